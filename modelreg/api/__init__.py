@@ -1,0 +1,1 @@
+"""modelreg's own JSON API (``/api``) for what SageMaker has no call for."""

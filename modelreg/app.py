@@ -1,0 +1,71 @@
+"""``build_app(settings)``: the one route table of a modelreg server.
+
+| request                                        | goes to                          |
+|------------------------------------------------|----------------------------------|
+| ``POST /`` with ``X-Amz-Target``               | AWS JSON 1.1 (SageMaker, events) |
+| ``POST /`` form body (``Action=...``)          | query protocol (STS)             |
+| ``/api/...``                                   | modelreg's own JSON API          |
+| ``GET /healthz``                               | liveness and readiness           |
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+
+from modelreg.api import model_packages as api_model_packages
+from modelreg.aws.auth import Authenticator, NoAuth, SigV4Auth, load_keys_file
+from modelreg.aws.protocol import JsonProtocol, error_response, new_request_id
+from modelreg.aws.query import handle_query
+from modelreg.config import Settings
+from modelreg.errors import UnknownOperationException
+from modelreg.sagemaker import (  # noqa: F401  (importing a handler module registers its operations)
+    model_package_groups,
+    model_packages,
+    search,
+    tags,
+)
+from modelreg.store import open_store
+from modelreg.store.base import Store
+
+
+def make_authenticator(settings: Settings) -> Authenticator:
+    if settings.auth == "sigv4":
+        if settings.keys_file is None:
+            raise ValueError("--auth sigv4 needs --keys FILE (the access keys allowed to call this server)")
+        return SigV4Auth(load_keys_file(settings.keys_file), settings.account_id, settings.default_region)
+    if settings.auth == "none":
+        return NoAuth(settings.account_id, settings.default_region)
+    raise ValueError(f"unknown --auth mode {settings.auth!r}: use 'none' or 'sigv4'")
+
+
+def build_app(settings: Settings, store: Store | None = None) -> Starlette:
+    """The ASGI application; opens the store at ``settings.database_url`` unless one is given."""
+    authenticator = make_authenticator(settings)
+    if store is None:
+        if not settings.store_url:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = open_store(settings.database_url)
+    json_protocol = JsonProtocol(settings, store, authenticator)
+
+    async def root(request: Request) -> Response:
+        if "x-amz-target" in request.headers:
+            return await json_protocol(request)
+        if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            return await handle_query(request, settings, authenticator)
+        return error_response(UnknownOperationException(
+            "No operation given: send X-Amz-Target (AWS JSON 1.1) or a form body with Action."), new_request_id())
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    app = Starlette(routes=[
+        Route("/", root, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Mount("/api", routes=api_model_packages.routes),
+    ])
+    app.state.settings = settings
+    app.state.store = store
+    return app

@@ -1,0 +1,151 @@
+"""AWS JSON 1.1 on the wire: parse a request, call its handler, serialize the answer or the error.
+
+Requests are ``POST /`` with ``X-Amz-Target: <Prefix>.<Operation>`` and a JSON object body.
+Success is 200 with ``Content-Type: application/x-amz-json-1.1`` and ``x-amzn-RequestId``; an error
+carries ``{"__type": code, "message": ...}`` in the body (botocore reads the code from there) and the
+``X-Amzn-ErrorType`` header. Client mistakes are always 4xx: botocore retries a 5xx three times.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from modelreg.aws import dispatch, spec
+from modelreg.aws.auth import Authenticator, SignedRequest
+from modelreg.aws.validate import validate_input
+from modelreg.config import Settings
+from modelreg.errors import (
+    SerializationException,
+    ServiceError,
+    UnknownOperationException,
+    ValidationException,
+)
+from modelreg.store.base import Store
+
+log = logging.getLogger("modelreg.aws")
+
+JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
+_ACCEPTED_CONTENT_TYPES = {"application/x-amz-json-1.1", "application/x-amz-json-1.0", "application/json", ""}
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+def json_response(payload: dict[str, Any], request_id: str, status: int = 200,
+                  headers: dict[str, str] | None = None) -> Response:
+    all_headers = {"x-amzn-RequestId": request_id}
+    if headers:
+        all_headers.update(headers)
+    return Response(_encode(payload), status_code=status, media_type=JSON_CONTENT_TYPE, headers=all_headers)
+
+
+def error_response(error: ServiceError, request_id: str) -> Response:
+    """The JSON 1.1 error shape; ``__type`` in the body is what botocore reads."""
+    return json_response({"__type": error.code, "message": error.message}, request_id, error.status,
+                         {"X-Amzn-ErrorType": error.code})
+
+
+def internal_error_response(request_id: str) -> Response:
+    return json_response({"__type": "InternalFailure",
+                          "message": f"An internal error occurred (request {request_id})."},
+                         request_id, 500, {"X-Amzn-ErrorType": "InternalFailure"})
+
+
+def parse_timestamp(value: Any, member: str) -> float:
+    """A request timestamp (epoch seconds as a number, or ISO-8601 text) as epoch seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            return parsed.timestamp()
+    raise SerializationException(f"Value '{value}' at '{member}' is not a valid timestamp.")
+
+
+def signed_request(request: Request, body: bytes) -> SignedRequest:
+    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    path = raw_path.decode("latin-1")
+    query = request.scope.get("query_string", b"")
+    if query:
+        path += "?" + query.decode("latin-1")
+    return SignedRequest(method=request.method, raw_path=path, headers=request.headers, body=body)
+
+
+class JsonProtocol:
+    """Answers every AWS JSON 1.1 request (``X-Amz-Target``) of the services in ``spec.TARGET_PREFIXES``."""
+
+    def __init__(self, settings: Settings, store: Store, authenticator: Authenticator) -> None:
+        self.settings = settings
+        self.store = store
+        self.authenticator = authenticator
+
+    async def __call__(self, request: Request) -> Response:
+        request_id = new_request_id()
+        try:
+            body = await request.body()
+            ctx, handler, params = self._prepare(request, body, request_id)
+            result = await run_in_threadpool(handler, ctx, params)
+            members = spec.output_members(ctx.service, ctx.operation)
+            if members:
+                result = {k: v for k, v in result.items() if k in members and v is not None}
+            return json_response(result, request_id)
+        except ServiceError as error:
+            return error_response(error, request_id)
+        except Exception:
+            log.exception("request %s failed", request_id)
+            return internal_error_response(request_id)
+
+    def _prepare(self, request: Request, body: bytes, request_id: str
+                 ) -> tuple[dispatch.RequestContext, dispatch.Handler, dict[str, Any]]:
+        target = request.headers.get("x-amz-target", "")
+        prefix, _, name = target.partition(".")
+        service = spec.TARGET_PREFIXES.get(prefix)
+        op_model = spec.operation_model(service, name) if service and name else None
+        if op_model is None:
+            raise UnknownOperationException(f"The operation '{target}' is not recognized.")
+        handler = dispatch.lookup(service, name)  # type: ignore[arg-type]
+        if handler is None:
+            raise UnknownOperationException(
+                f"The operation {name} of {prefix} is not implemented by modelreg; "
+                "see docs/api-coverage.md for the operations it supports."
+            )
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in _ACCEPTED_CONTENT_TYPES:
+            raise SerializationException(
+                f"Unsupported Content-Type '{content_type}': send {JSON_CONTENT_TYPE} with a JSON object body."
+            )
+        principal = self.authenticator.authenticate(signed_request(request, body))
+        try:
+            params = json.loads(body) if body.strip() else {}
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SerializationException(f"The request body is not valid JSON: {exc}") from None
+        if not isinstance(params, dict):
+            raise SerializationException("The request body must be a JSON object.")
+        validate_input(op_model.input_shape, params)
+        ctx = dispatch.RequestContext(principal=principal, request_id=request_id, settings=self.settings,
+                                      store=self.store, service=service, operation=name)
+        return ctx, handler, params
+
+
+def require(params: dict[str, Any], member: str) -> Any:
+    """A member the handler cannot do without (the spec may call it optional)."""
+    value = params.get(member)
+    if value is None:
+        raise ValidationException(f"1 validation error detected: Value null at '{member[0].lower()}"
+                                  f"{member[1:]}' failed to satisfy constraint: Member must not be null")
+    return value

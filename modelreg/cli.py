@@ -1,0 +1,115 @@
+"""The ``modelreg`` command: ``serve``, ``db upgrade``, ``--version``."""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+from pathlib import Path
+
+import click
+
+from modelreg import __version__
+from modelreg.config import DEFAULT_ACCOUNT_ID, DEFAULT_PORT, Settings, env
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+_store_option = click.option(
+    "--store", "store_url", default=lambda: env("STORE"), metavar="URL",
+    help="Database URL, e.g. postgresql://user@host/db. Default: SQLite at DATA_DIR/modelreg.db. "
+         "[env MODELREG_STORE]")
+_data_dir_option = click.option(
+    "--data-dir", type=click.Path(file_okay=False, path_type=Path),
+    default=lambda: env("DATA_DIR", "modelreg-data"), show_default="modelreg-data",
+    help="Folder for the embedded database and local data. [env MODELREG_DATA_DIR]")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="modelreg")
+def main() -> None:
+    """modelreg: a self-hosted model registry that speaks the SageMaker Model Registry API."""
+
+
+@main.command()
+@click.option("--host", default=lambda: env("HOST", "127.0.0.1"), show_default="127.0.0.1",
+              help="Address to listen on. [env MODELREG_HOST]")
+@click.option("--port", type=int, default=lambda: int(env("PORT", str(DEFAULT_PORT)) or DEFAULT_PORT),
+              show_default=str(DEFAULT_PORT), help="TCP port to listen on. [env MODELREG_PORT]")
+@_data_dir_option
+@_store_option
+@click.option("--auth", type=click.Choice(["none", "sigv4"]), default=lambda: env("AUTH", "none"),
+              show_default="none",
+              help="none: trust the access key id in each request's signature as the user name (loopback "
+                   "only). sigv4: verify every signature against --keys. [env MODELREG_AUTH]")
+@click.option("--keys", "keys_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              default=lambda: env("KEYS"),
+              help='JSON file of allowed keys for --auth sigv4: {"keys": [{"access_key_id": ..., '
+                   '"secret_access_key": ..., "user": ...}]}. [env MODELREG_KEYS]')
+@click.option("--account-id", default=lambda: env("ACCOUNT_ID", DEFAULT_ACCOUNT_ID),
+              show_default=DEFAULT_ACCOUNT_ID, help="The 12-digit account id in ARNs. [env MODELREG_ACCOUNT_ID]")
+@click.option("--region", "default_region", default=lambda: env("REGION", "us-east-1"), show_default="us-east-1",
+              help="Region for requests that carry no SigV4 credential scope. [env MODELREG_REGION]")
+def serve(host: str, port: int, data_dir: Path, store_url: str | None, auth: str, keys_file: Path | None,
+          account_id: str, default_region: str) -> None:
+    """Run the server until interrupted."""
+    import uvicorn
+
+    from modelreg.app import build_app
+    from modelreg.store.migrate import SchemaOutOfDate
+
+    if auth == "none" and not _is_loopback(host):
+        raise click.UsageError(f"--auth none trusts any caller, so it listens on loopback only; "
+                               f"use --auth sigv4 --keys FILE to listen on {host}.")
+    if not (account_id.isdigit() and len(account_id) == 12):
+        raise click.UsageError(f"--account-id must be 12 digits, not {account_id!r}")
+    settings = Settings(host=host, port=port, data_dir=data_dir, store_url=store_url, auth=auth,
+                        keys_file=keys_file, account_id=account_id, default_region=default_region)
+    try:
+        app = build_app(settings)
+    except (SchemaOutOfDate, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    where = "PostgreSQL" if store_url and store_url.startswith("postgres") else f"{data_dir}/modelreg.db"
+    click.echo(f"modelreg {__version__} serving on http://{host}:{port} (store: {where}, auth: {auth})")
+    click.echo("Point your AWS code at it:")
+    click.echo(f"  export AWS_ENDPOINT_URL=http://{host}:{port}")
+    sys.stdout.flush()
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command()
+@_data_dir_option
+@_store_option
+def upgrade(data_dir: Path, store_url: str | None) -> None:
+    """Bring the database schema up to this version of modelreg (SQLite is backed up first)."""
+    from modelreg.store import migrate
+    from modelreg.store.sql import create_engine
+
+    settings = Settings(data_dir=data_dir, store_url=store_url)
+    sqlite_path = None if store_url else data_dir / "modelreg.db"
+    if sqlite_path is not None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.database_url)
+    try:
+        before = migrate.current_revision(engine)
+        backup = migrate.upgrade(engine, sqlite_path)
+        click.echo(f"schema: {before or 'empty'} -> {migrate.head_revision()}")
+        if backup:
+            click.echo(f"backup of the previous database: {backup}")
+    finally:
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Settings for one modelreg server, from CLI flags and ``MODELREG_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_PORT = 5055
+DEFAULT_ACCOUNT_ID = "123456789012"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything ``build_app`` needs; immutable once the server starts."""
+
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    data_dir: Path = field(default_factory=lambda: Path("modelreg-data"))
+    store_url: str | None = None
+    auth: str = "none"
+    keys_file: Path | None = None
+    account_id: str = DEFAULT_ACCOUNT_ID
+    default_region: str = "us-east-1"
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL of the store: ``--store`` if given, else SQLite in the data folder."""
+        if self.store_url:
+            url = self.store_url
+            if url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url[len("postgresql://") :]
+            elif url.startswith("postgres://"):
+                url = "postgresql+psycopg://" + url[len("postgres://") :]
+            return url
+        return f"sqlite:///{(self.data_dir / 'modelreg.db').resolve()}"
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """Read ``MODELREG_<NAME>`` from the environment."""
+    return os.environ.get(f"MODELREG_{name}", default)

@@ -1,0 +1,94 @@
+"""Helpers shared by the registry handlers: time conversion and resource resolution."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelreg import arns
+from modelreg.aws.dispatch import RequestContext
+from modelreg.aws.protocol import parse_timestamp
+from modelreg.errors import ValidationException
+from modelreg.store.base import GroupRow, PackageRow, Transaction
+
+
+def us_to_epoch(us: int) -> float:
+    return us / 1_000_000
+
+
+def epoch_param_us(params: dict[str, Any], member: str) -> int | None:
+    """An optional timestamp member as integer microseconds."""
+    value = params.get(member)
+    if value is None:
+        return None
+    return int(round(parse_timestamp(value, member) * 1_000_000))
+
+
+def group_name_and_region(ctx: RequestContext, name_or_arn: str) -> tuple[str, str]:
+    arn = arns.parse(name_or_arn)
+    if arn is not None and arn.resource_type == "model-package-group":
+        return arn.resource, arn.region or ctx.region
+    return name_or_arn, ctx.region
+
+
+def group_arn(ctx: RequestContext, name: str, region: str | None = None) -> str:
+    return arns.model_package_group(region or ctx.region, ctx.account, name)
+
+
+def get_group(tx: Transaction, ctx: RequestContext, name_or_arn: str, *, for_update: bool = False) -> GroupRow:
+    """The group named (or ARN'd) by the caller, or SageMaker's "does not exist" error."""
+    name, region = group_name_and_region(ctx, name_or_arn)
+    group = tx.get_group(region, name, for_update=for_update)
+    if group is None:
+        raise ValidationException(f"ModelPackageGroup {group_arn(ctx, name, region)} does not exist.")
+    return group
+
+
+def find_package(tx: Transaction, ctx: RequestContext, name_or_arn: str, *, for_update: bool = False
+                 ) -> PackageRow | None:
+    """A package by ARN (versioned or not), by unversioned name, or by ``<group>/<version>``."""
+    arn = arns.parse(name_or_arn)
+    if arn is not None:
+        if arn.resource_type != "model-package":
+            return None
+        return tx.get_package_by_arn(name_or_arn.lower(), for_update=for_update) or \
+            _by_group_version(tx, arn.region, arn.resource, for_update)
+    found = tx.get_package_by_name(ctx.region, name_or_arn, for_update=for_update)
+    if found is None and "/" in name_or_arn:
+        found = _by_group_version(tx, ctx.region, name_or_arn, for_update)
+    return found
+
+
+def _by_group_version(tx: Transaction, region: str, rest: str, for_update: bool) -> PackageRow | None:
+    group_name, _, version = rest.rpartition("/")
+    if not group_name or not version.isdigit():
+        return None
+    group = tx.get_group(region, group_name)
+    if group is None or group.id is None:
+        return None
+    return tx.get_package_version(group.id, int(version), for_update=for_update)
+
+
+def package_arn_for(ctx: RequestContext, name_or_arn: str) -> str:
+    """The ARN to name in a "does not exist" message."""
+    if arns.parse(name_or_arn) is not None:
+        return name_or_arn
+    name, _, version = name_or_arn.rpartition("/")
+    if name and version.isdigit():
+        return arns.model_package(ctx.region, ctx.account, name, int(version))
+    return arns.model_package(ctx.region, ctx.account, name_or_arn)
+
+
+def get_package(tx: Transaction, ctx: RequestContext, name_or_arn: str, *, for_update: bool = False
+                ) -> PackageRow:
+    found = find_package(tx, ctx, name_or_arn, for_update=for_update)
+    if found is None:
+        raise ValidationException(f"ModelPackage {package_arn_for(ctx, name_or_arn)} does not exist.")
+    return found
+
+
+def tag_list(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in pairs]
+
+
+def tag_dict(tags: list[dict[str, Any]] | None) -> dict[str, str]:
+    return {t["Key"]: t.get("Value", "") for t in tags or []}

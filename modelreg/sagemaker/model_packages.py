@@ -1,0 +1,259 @@
+"""Model packages (versions): register, describe, list, update (approval, lifecycle, metadata), delete.
+
+Every approval or lifecycle change is appended to the history ledger in the same transaction as
+the change itself (``history.record_changes``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from modelreg import arns
+from modelreg.aws.dispatch import RequestContext, operation
+from modelreg.errors import ValidationException
+from modelreg.sagemaker import history, pagination
+from modelreg.sagemaker.common import (
+    epoch_param_us,
+    find_package,
+    get_group,
+    get_package,
+    group_name_and_region,
+    tag_dict,
+    us_to_epoch,
+)
+from modelreg.store.base import DuplicateKey, PackageQuery, PackageRow, Transaction
+
+PENDING = "PendingManualApproval"
+# request members that are not part of the stored resource
+_NOT_STORED = {"ClientToken", "Tags"}
+_SUMMARY_MEMBERS = ("ModelPackageName", "ModelPackageGroupName", "ModelPackageVersion", "ModelPackageArn",
+                    "ModelPackageDescription", "CreationTime", "ModelPackageStatus", "ModelApprovalStatus",
+                    "ModelLifeCycle", "ModelPackageRegistrationType")
+_BATCH_SUMMARY_MEMBERS = ("ModelPackageGroupName", "ModelPackageVersion", "ModelPackageArn",
+                          "ModelPackageDescription", "CreationTime", "InferenceSpecification",
+                          "ModelPackageStatus", "ModelApprovalStatus", "ModelPackageRegistrationType")
+
+
+def request_digest(params: dict[str, Any]) -> str:
+    canonical = json.dumps({k: v for k, v in params.items() if k != "ClientToken"}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def replay_client_token(tx: Transaction, ctx: RequestContext, params: dict[str, Any]) -> str | None:
+    """The result recorded for this request's ClientToken, if the same request was made before.
+
+    The same token with different parameters is an error, as in SageMaker."""
+    token = params.get("ClientToken")
+    if not token:
+        return None
+    seen = tx.get_client_token(ctx.region, ctx.operation, token)
+    if seen is None:
+        return None
+    digest, result = seen
+    if digest != request_digest(params):
+        raise ValidationException(
+            f"ClientToken {token} was already used with different parameters; use a new token for a new request."
+        )
+    return result
+
+
+def remember_client_token(tx: Transaction, ctx: RequestContext, params: dict[str, Any], result: str) -> None:
+    token = params.get("ClientToken")
+    if token:
+        tx.put_client_token(ctx.region, ctx.operation, token, request_digest(params), result, ctx.now_us())
+
+
+@operation("sagemaker", "CreateModelPackage")
+def create_model_package(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    group_name, package_name = params.get("ModelPackageGroupName"), params.get("ModelPackageName")
+    if group_name and package_name:
+        raise ValidationException("Both ModelPackageName and ModelPackageGroupName are provided in the input. "
+                                  "Cannot determine which one to use.")
+    if not group_name and not package_name:
+        raise ValidationException("Missing ARN. Give ModelPackageGroupName (a versioned package in a group) "
+                                  "or ModelPackageName (an unversioned package).")
+    if group_name and params.get("Tags"):
+        raise ValidationException("Tags cannot be set on a versioned model package: it uses the tags of its "
+                                  "model package group. Tag the group instead.")
+    try:
+        with ctx.store.write() as tx:
+            replayed = replay_client_token(tx, ctx, params)
+            if replayed is not None:
+                return {"ModelPackageArn": replayed}
+            arn = (_create_version(tx, ctx, params, group_name) if group_name
+                   else _create_unversioned(tx, ctx, params, package_name))
+            remember_client_token(tx, ctx, params, arn)
+    except DuplicateKey:
+        # A concurrent request with the same ClientToken committed first: answer with its result.
+        with ctx.store.read() as tx:
+            replayed = replay_client_token(tx, ctx, params)
+        if replayed is None:
+            raise
+        return {"ModelPackageArn": replayed}
+    return {"ModelPackageArn": arn}
+
+
+def _stored_members(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    body = {k: v for k, v in params.items() if k not in _NOT_STORED and v is not None}
+    body.setdefault("CertifyForMarketplace", False)
+    body["ModelPackageStatus"] = "Completed"
+    body["ModelPackageStatusDetails"] = {"ValidationStatuses": [], "ImageScanStatuses": []}
+    body["CreatedBy"] = ctx.user_context()
+    return body
+
+
+def _create_version(tx: Transaction, ctx: RequestContext, params: dict[str, Any], group_ref: str) -> str:
+    group = get_group(tx, ctx, group_ref, for_update=True)
+    version, created_us = tx.next_version(group, ctx.now_us())
+    arn = arns.model_package(group.region, ctx.account, group.name, version)
+    body = _stored_members(ctx, params)
+    body.update({
+        "ModelPackageName": group.name,
+        "ModelPackageGroupName": group.name,
+        "ModelPackageVersion": version,
+        "ModelPackageArn": arn,
+        "CreationTime": us_to_epoch(created_us),
+        "LastModifiedTime": us_to_epoch(created_us),
+        "ModelApprovalStatus": params.get("ModelApprovalStatus") or PENDING,
+    })
+    row = PackageRow(region=group.region, name=group.name, arn=arn, created_us=created_us, body=body,
+                     group_id=group.id, version=version, approval_status=body["ModelApprovalStatus"])
+    tx.insert_package(row)
+    history.record_changes(tx, ctx, arn, None, body, created_us, params)
+    return arn
+
+
+def _create_unversioned(tx: Transaction, ctx: RequestContext, params: dict[str, Any], name: str) -> str:
+    if arns.parse(name) is not None:
+        raise ValidationException("ModelPackageName must be a name, not an ARN, when creating a model package.")
+    arn = arns.model_package(ctx.region, ctx.account, name)
+    now = ctx.now_us()
+    body = _stored_members(ctx, params)
+    body.update({"ModelPackageName": name, "ModelPackageArn": arn, "CreationTime": us_to_epoch(now),
+                 "LastModifiedTime": us_to_epoch(now)})
+    row = PackageRow(region=ctx.region, name=name, arn=arn, created_us=now, body=body,
+                     approval_status=body.get("ModelApprovalStatus"))
+    try:
+        tx.insert_package(row)
+    except DuplicateKey:
+        raise ValidationException(f"ModelPackage already exists: {arn}") from None
+    tx.put_tags(arn, tag_dict(params.get("Tags")))
+    history.record_changes(tx, ctx, arn, None, body, now, params)
+    return arn
+
+
+@operation("sagemaker", "DescribeModelPackage")
+def describe_model_package(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    with ctx.store.read() as tx:
+        return get_package(tx, ctx, params["ModelPackageName"]).body
+
+
+@operation("sagemaker", "BatchDescribeModelPackage")
+def batch_describe_model_package(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    summaries: dict[str, Any] = {}
+    errors: dict[str, Any] = {}
+    with ctx.store.read() as tx:
+        for arn in params["ModelPackageArnList"]:
+            row = find_package(tx, ctx, arn)
+            if row is None:
+                errors[arn] = {"ErrorCode": "ValidationException",
+                               "ErrorResponse": f"ModelPackage {arn} does not exist."}
+            else:
+                summaries[arn] = {k: row.body[k] for k in _BATCH_SUMMARY_MEMBERS if k in row.body}
+    return {"ModelPackageSummaries": summaries, "BatchDescribeModelPackageErrorMap": errors}
+
+
+@operation("sagemaker", "ListModelPackages")
+def list_model_packages(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    group_ref = params.get("ModelPackageGroupName")
+    # AWS's defaults: a group's versions when a group is named, else only unversioned packages.
+    package_type = params.get("ModelPackageType") or ("Versioned" if group_ref else "Unversioned")
+    query = PackageQuery(
+        region=ctx.region,
+        versioned={"Versioned": True, "Unversioned": False}.get(package_type),
+        approval_status=params.get("ModelApprovalStatus"),
+        name_contains=params.get("NameContains"),
+        created_after_us=epoch_param_us(params, "CreationTimeAfter"),
+        created_before_us=epoch_param_us(params, "CreationTimeBefore"),
+        sort_by=params.get("SortBy") or "CreationTime",
+        descending=(params.get("SortOrder") or "Ascending") == "Descending",
+    )
+    with ctx.store.read() as tx:
+        if group_ref:
+            if package_type == "Unversioned":
+                return {"ModelPackageSummaryList": []}
+            name, region = group_name_and_region(ctx, group_ref)
+            group = tx.get_group(region, name)
+            if group is None:
+                return {"ModelPackageSummaryList": []}
+            query.group_id = group.id
+        rows, token = pagination.page(params, lambda after, n: tx.list_packages(query, after, n),
+                                      lambda r: tx.package_cursor(r, query))
+    summaries = [{k: r.body[k] for k in _SUMMARY_MEMBERS if k in r.body} for r in rows]
+    return {"ModelPackageSummaryList": summaries, "NextToken": token}
+
+
+@operation("sagemaker", "UpdateModelPackage")
+def update_model_package(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    with ctx.store.write() as tx:
+        if replay_client_token(tx, ctx, params) is not None:
+            return {"ModelPackageArn": params["ModelPackageArn"]}
+        row = get_package(tx, ctx, params["ModelPackageArn"], for_update=True)
+        before = dict(row.body)
+        row.body = apply_update(row, params)
+        now = ctx.now_us()
+        row.body["LastModifiedTime"] = us_to_epoch(now)
+        row.body["LastModifiedBy"] = ctx.user_context()
+        row.approval_status = row.body.get("ModelApprovalStatus")
+        tx.update_package(row)
+        history.record_changes(tx, ctx, row.arn, before, row.body, now, params)
+        remember_client_token(tx, ctx, params, row.arn)
+    return {"ModelPackageArn": row.arn}
+
+
+def apply_update(row: PackageRow, params: dict[str, Any]) -> dict[str, Any]:
+    """The package body after ``params`` (UpdateModelPackage members) are applied; members not sent stay."""
+    body = dict(row.body)
+    status = params.get("ModelApprovalStatus")
+    if status is not None:
+        if row.version is None:
+            raise ValidationException("ModelApprovalStatus applies only to versioned model packages; "
+                                      f"{row.arn} is unversioned.")
+        body["ModelApprovalStatus"] = status
+    for member in ("ApprovalDescription", "InferenceSpecification", "SourceUri", "ModelCard", "ModelLifeCycle",
+                   "ModelPackageRegistrationType"):
+        if params.get(member) is not None:
+            body[member] = params[member]
+    metadata = dict(body.get("CustomerMetadataProperties") or {})
+    metadata.update(params.get("CustomerMetadataProperties") or {})
+    for key in params.get("CustomerMetadataPropertiesToRemove") or []:
+        metadata.pop(key, None)
+    if metadata:
+        body["CustomerMetadataProperties"] = metadata
+    else:
+        body.pop("CustomerMetadataProperties", None)
+    additions = params.get("AdditionalInferenceSpecificationsToAdd") or []
+    if additions:
+        existing = list(body.get("AdditionalInferenceSpecifications") or [])
+        names = {spec["Name"] for spec in existing}
+        for spec in additions:
+            if spec["Name"] in names:
+                raise ValidationException(f"An additional inference specification named {spec['Name']} "
+                                          f"already exists on {row.arn}.")
+            names.add(spec["Name"])
+            existing.append(spec)
+        body["AdditionalInferenceSpecifications"] = existing
+    return body
+
+
+@operation("sagemaker", "DeleteModelPackage")
+def delete_model_package(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    with ctx.store.write() as tx:
+        row = get_package(tx, ctx, params["ModelPackageName"], for_update=True)
+        assert row.id is not None
+        tx.delete_tags(row.arn, [k for k, _ in tx.list_tags(row.arn)])
+        tx.delete_package(row.id)
+        history.record_deletion(tx, ctx, row.arn, row.body, ctx.now_us())
+    return {}

@@ -1,0 +1,61 @@
+"""Opaque NextToken values bound to the query that produced them.
+
+A token carries the keyset cursor of the last row returned and a digest of the other request
+members: replaying it with a different query is a ValidationException, never a silently wrong page.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from modelreg.errors import ValidationException
+
+Row = TypeVar("Row")
+
+_IGNORED = {"NextToken", "MaxResults"}
+
+
+def query_digest(params: dict[str, Any]) -> str:
+    canonical = json.dumps({k: v for k, v in params.items() if k not in _IGNORED}, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def encode_token(cursor: Sequence[Any], params: dict[str, Any]) -> str:
+    raw = json.dumps({"c": list(cursor), "q": query_digest(params)}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_token(token: str | None, params: dict[str, Any]) -> list[Any] | None:
+    """The cursor inside ``token`` (None when there is no token); checks it belongs to this query."""
+    if not token:
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        cursor, digest = data["c"], data["q"]
+        if not isinstance(cursor, list):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        raise ValidationException("Invalid NextToken: it was not issued by this server.") from None
+    if digest != query_digest(params):
+        raise ValidationException("Invalid NextToken: it was issued for a different query; "
+                                  "send the same parameters as the first request.")
+    return cursor
+
+
+def page(
+    params: dict[str, Any],
+    fetch: Callable[[list[Any] | None, int], list[Row]],
+    cursor_of: Callable[[Row], Sequence[Any]],
+    default_limit: int = 10,
+) -> tuple[list[Row], str | None]:
+    """One page of rows and the token of the next page (None on the last one)."""
+    limit = params.get("MaxResults") or default_limit
+    rows = fetch(decode_token(params.get("NextToken"), params), limit + 1)
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, encode_token(cursor_of(rows[-1]), params)

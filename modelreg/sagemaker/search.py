@@ -1,0 +1,84 @@
+"""The ``Search`` operation for Resource ``ModelPackage`` and ``ModelPackageGroup``.
+
+Filters are evaluated by ``search_expression`` over the records a client would see (the Describe
+output plus ``Tags``). A top-level ``ModelPackageGroupName Equals`` filter narrows the scan to that
+group's versions; other searches scan the region's resources of that kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from modelreg.aws.dispatch import RequestContext, operation
+from modelreg.errors import ValidationException
+from modelreg.sagemaker import pagination
+from modelreg.sagemaker.common import group_name_and_region, tag_list
+from modelreg.sagemaker.search_expression import compile_expression, sort_key
+from modelreg.store.base import Transaction
+
+SUPPORTED = ("ModelPackage", "ModelPackageGroup")
+
+
+def _group_filter(expression: dict[str, Any] | None) -> str | None:
+    """The group named by a top-level ``ModelPackageGroupName Equals`` filter of an And expression."""
+    if not expression or expression.get("Operator", "And") != "And":
+        return None
+    for f in expression.get("Filters") or []:
+        if f.get("Name") == "ModelPackageGroupName" and f.get("Operator", "Equals") == "Equals" and f.get("Value"):
+            return f["Value"]
+    return None
+
+
+def _package_records(tx: Transaction, ctx: RequestContext, expression: dict[str, Any] | None
+                     ) -> Iterator[dict[str, Any]]:
+    group_id = None
+    only_group = _group_filter(expression)
+    if only_group is not None:
+        name, region = group_name_and_region(ctx, only_group)
+        group = tx.get_group(region, name)
+        if group is None:
+            return
+        group_id = group.id
+    group_tags: dict[int, list[dict[str, str]]] = {}
+    for row in tx.iter_packages(ctx.region, group_id):
+        record = dict(row.body)
+        if row.group_id is not None:
+            if row.group_id not in group_tags:
+                group_arn = row.arn.rsplit("/", 1)[0].replace(":model-package/", ":model-package-group/")
+                group_tags[row.group_id] = tag_list(tx.list_tags(group_arn))
+            record["Tags"] = group_tags[row.group_id]
+        else:
+            record["Tags"] = tag_list(tx.list_tags(row.arn))
+        yield record
+
+
+def _group_records(tx: Transaction, ctx: RequestContext) -> Iterator[dict[str, Any]]:
+    for row in tx.iter_groups(ctx.region):
+        record = dict(row.body)
+        record["Tags"] = tag_list(tx.list_tags(row.arn))
+        yield record
+
+
+@operation("sagemaker", "Search")
+def search(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    resource = params["Resource"]
+    if resource not in SUPPORTED:
+        raise ValidationException(f"modelreg searches only {' and '.join(SUPPORTED)} resources, not {resource}.")
+    expression = params.get("SearchExpression")
+    matches = compile_expression(expression, resource)
+    sort_by = params.get("SortBy") or "LastModifiedTime"
+    descending = (params.get("SortOrder") or "Descending") == "Descending"
+    with ctx.store.read() as tx:
+        records = _package_records(tx, ctx, expression) if resource == "ModelPackage" else _group_records(tx, ctx)
+        hits = [r for r in records if matches(r)]
+    arn_member = "ModelPackageArn" if resource == "ModelPackage" else "ModelPackageGroupArn"
+    hits.sort(key=lambda r: r.get(arn_member, ""))  # deterministic order among equal sort keys
+    hits.sort(key=lambda r: sort_key(r, sort_by), reverse=descending)
+    cursor = pagination.decode_token(params.get("NextToken"), params)
+    start = int(cursor[0]) if cursor else 0
+    limit = params.get("MaxResults") or 10
+    page = hits[start:start + limit]
+    token = pagination.encode_token([start + limit], params) if start + limit < len(hits) else None
+    results = [{resource: {k: v for k, v in r.items() if not k.startswith("__")}} for r in page]
+    return {"Results": results, "NextToken": token, "TotalHits": {"Value": len(hits), "Relation": "EqualTo"}}

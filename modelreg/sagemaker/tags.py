@@ -1,0 +1,75 @@
+"""AddTags / ListTags / DeleteTags on the registry's taggable resources.
+
+Taggable here: model package groups and unversioned model packages. A versioned model package
+uses its group's tags, so tagging one is refused, as SageMaker refuses it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelreg import arns
+from modelreg.aws.dispatch import RequestContext, operation
+from modelreg.errors import ResourceLimitExceeded, ResourceNotFound, ValidationException
+from modelreg.sagemaker import pagination
+from modelreg.sagemaker.common import tag_dict, tag_list
+from modelreg.store.base import Transaction
+
+MAX_TAGS = 50
+
+
+def _taggable_arn(tx: Transaction, arn_text: str) -> str:
+    """The stored ARN of the resource ``arn_text`` names, if it exists and can carry tags."""
+    arn = arns.parse(arn_text)
+    if arn is None or arn.service != "sagemaker":
+        raise ValidationException(f"{arn_text} is not a valid SageMaker resource ARN.")
+    if arn.resource_type == "model-package-group":
+        group = tx.get_group(arn.region, arn.resource)
+        if group is None:
+            raise ResourceNotFound(f"Resource {arn_text} does not exist.")
+        return group.arn
+    if arn.resource_type == "model-package":
+        row = tx.get_package_by_arn(arn_text.lower())
+        if row is None:
+            raise ResourceNotFound(f"Resource {arn_text} does not exist.")
+        if row.version is not None:
+            raise ValidationException(
+                f"Tags cannot be added to or removed from a versioned model package ({arn_text}): "
+                "it uses the tags of its model package group."
+            )
+        return row.arn
+    raise ValidationException(f"modelreg does not support tags on {arn.resource_type} resources yet.")
+
+
+@operation("sagemaker", "AddTags")
+def add_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    tags = tag_dict(params["Tags"])
+    with ctx.store.write() as tx:
+        arn = _taggable_arn(tx, params["ResourceArn"])
+        existing = {k for k, _ in tx.list_tags(arn)}
+        if len(existing | set(tags)) > MAX_TAGS:
+            raise ResourceLimitExceeded(f"A resource can have at most {MAX_TAGS} tags; {arn} would have "
+                                        f"{len(existing | set(tags))}.")
+        tx.put_tags(arn, tags)
+    return {"Tags": params["Tags"]}
+
+
+@operation("sagemaker", "ListTags")
+def list_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    with ctx.store.read() as tx:
+        arn = _taggable_arn(tx, params["ResourceArn"])
+        rows, token = pagination.page(
+            params,
+            lambda after, n: tx.list_tags(arn, after[0] if after else None, n),
+            lambda pair: [pair[0]],
+            default_limit=50,
+        )
+    return {"Tags": tag_list(rows), "NextToken": token}
+
+
+@operation("sagemaker", "DeleteTags")
+def delete_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    with ctx.store.write() as tx:
+        arn = _taggable_arn(tx, params["ResourceArn"])
+        tx.delete_tags(arn, params["TagKeys"])
+    return {}

@@ -1,0 +1,193 @@
+"""The Store contract: what the business rules may ask of persistence.
+
+A ``Store`` hands out transactions. Everything a request writes (the resource row, its history
+entries, its tags, its idempotency record) goes through ONE write transaction, so it commits
+together or not at all, and a committed write is durable (it survives ``kill -9`` of the server).
+
+Rows carry the indexed columns as attributes and the rest of the resource as ``body`` (a dict in
+the wire's own PascalCase shape). Lists are keyset-paginated: a call returns at most ``limit``
+rows strictly after the ``after`` cursor (the sort key of the last row of the previous page), so
+a page costs the same however deep it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class DuplicateKey(Exception):
+    """An insert collided with a unique key (a name that is already taken)."""
+
+
+@dataclass
+class GroupRow:
+    region: str
+    name: str
+    arn: str
+    created_us: int
+    body: dict[str, Any]
+    id: int | None = None
+    last_version: int = 0
+    last_created_us: int = 0
+    policy: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.name.lower()
+
+
+@dataclass
+class PackageRow:
+    region: str
+    name: str
+    arn: str
+    created_us: int
+    body: dict[str, Any]
+    group_id: int | None = None
+    version: int | None = None
+    approval_status: str | None = None
+    id: int | None = None
+
+    @property
+    def key(self) -> str | None:
+        """Lookup key of an unversioned package (its lower-cased name); None for versions."""
+        return None if self.version is not None else self.name.lower()
+
+
+@dataclass
+class HistoryEntry:
+    arn: str
+    at_us: int
+    principal: str
+    field: str
+    old_value: str | None
+    new_value: str | None
+    reason: str | None
+    request_id: str
+    id: int | None = None
+
+
+@dataclass
+class GroupQuery:
+    region: str
+    name_contains: str | None = None
+    created_after_us: int | None = None
+    created_before_us: int | None = None
+    sort_by: str = "CreationTime"  # or "Name"
+    descending: bool = True
+
+
+@dataclass
+class PackageQuery:
+    region: str
+    group_id: int | None = None  # restrict to this group's versions
+    versioned: bool | None = None  # None: both kinds
+    approval_status: str | None = None
+    name_contains: str | None = None
+    created_after_us: int | None = None
+    created_before_us: int | None = None
+    sort_by: str = "CreationTime"  # or "Name"
+    descending: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Cursor = Sequence[Any]
+
+
+class Transaction(Protocol):
+    """Reads and writes inside one transaction; obtained from ``Store.read()`` / ``Store.write()``."""
+
+    # groups
+    def insert_group(self, row: GroupRow) -> GroupRow:
+        """Insert and return the row with its id; ``DuplicateKey`` if the name is taken in the region."""
+
+    def get_group(self, region: str, name: str, *, for_update: bool = False) -> GroupRow | None:
+        """Look a group up by name (case-insensitive); ``for_update`` locks it until commit."""
+
+    def update_group(self, row: GroupRow) -> None:
+        """Write back ``body`` and ``policy`` of a group."""
+
+    def delete_group(self, group_id: int) -> None: ...
+
+    def group_has_packages(self, group_id: int) -> bool: ...
+
+    def list_groups(self, query: GroupQuery, after: Cursor | None, limit: int) -> list[GroupRow]: ...
+
+    def group_cursor(self, row: GroupRow, query: GroupQuery) -> Cursor:
+        """The cursor that continues a group listing after ``row``."""
+
+    # packages
+    def next_version(self, group: GroupRow, now_us: int) -> tuple[int, int]:
+        """Hand out the group's next version number and its creation time, in this transaction.
+
+        The group row is locked until commit, so concurrent registrations (from any number of
+        servers) never share a number; the time is strictly greater than that of the previous
+        version, so sorting by version and by creation time always agree."""
+
+    def insert_package(self, row: PackageRow) -> PackageRow:
+        """Insert; ``DuplicateKey`` if an unversioned name (or a group's version) is taken."""
+
+    def get_package_by_arn(self, arn: str, *, for_update: bool = False) -> PackageRow | None: ...
+
+    def get_package_by_name(self, region: str, name: str, *, for_update: bool = False) -> PackageRow | None:
+        """An unversioned package by name (case-insensitive)."""
+
+    def get_package_version(self, group_id: int, version: int, *, for_update: bool = False
+                            ) -> PackageRow | None: ...
+
+    def update_package(self, row: PackageRow) -> None:
+        """Write back ``approval_status`` and ``body``."""
+
+    def delete_package(self, package_id: int) -> None: ...
+
+    def list_packages(self, query: PackageQuery, after: Cursor | None, limit: int) -> list[PackageRow]: ...
+
+    def package_cursor(self, row: PackageRow, query: PackageQuery) -> Cursor: ...
+
+    def iter_packages(self, region: str, group_id: int | None = None, batch: int = 500) -> Iterator[PackageRow]:
+        """Every package of a region (or of one group), in creation order, fetched in batches."""
+
+    def iter_groups(self, region: str, batch: int = 500) -> Iterator[GroupRow]: ...
+
+    # tags
+    def put_tags(self, arn: str, tags: dict[str, str]) -> None:
+        """Add or overwrite tags of a resource."""
+
+    def delete_tags(self, arn: str, keys: Sequence[str]) -> None: ...
+
+    def list_tags(self, arn: str, after_key: str | None = None, limit: int | None = None) -> list[tuple[str, str]]:
+        """Tags of one resource as (key, value), sorted by key, after ``after_key``."""
+
+    def tags_for(self, arns: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+        """Tags of several resources in one query."""
+
+    def count_tags(self, arn: str) -> int: ...
+
+    # history (append-only)
+    def append_history(self, entry: HistoryEntry) -> None: ...
+
+    def list_history(self, arn: str) -> list[HistoryEntry]: ...
+
+    # idempotency
+    def get_client_token(self, region: str, operation: str, token: str) -> tuple[str, str] | None:
+        """(request_hash, result) recorded for a ClientToken, if any."""
+
+    def put_client_token(self, region: str, operation: str, token: str, request_hash: str, result: str,
+                         now_us: int) -> None: ...
+
+
+class Store(Protocol):
+    """A database of registry resources."""
+
+    url: str
+
+    def read(self) -> AbstractContextManager[Transaction]:
+        """A transaction for reading only."""
+
+    def write(self) -> AbstractContextManager[Transaction]:
+        """A transaction that commits on a clean exit and rolls back on an exception."""
+
+    def close(self) -> None: ...

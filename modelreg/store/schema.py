@@ -1,0 +1,96 @@
+"""The tables. Columns that are filtered or sorted on are real, indexed columns; the rest of a
+resource lives in ``body`` as JSON text, exactly as the wire returns it.
+
+Times are integer microseconds since the epoch (``*_us``): exact, sortable, the same on both dialects.
+Names are looked up through ``key`` (the name lower-cased), because SageMaker ARNs lower-case names.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+model_package_groups = sa.Table(
+    "model_package_groups",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("key", sa.String(63), nullable=False),
+    sa.Column("name", sa.String(63), nullable=False),
+    sa.Column("arn", sa.String(256), nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    # The last version number handed out (never reused) and the creation time it got, so that
+    # versions and creation times of one group always sort the same way.
+    sa.Column("last_version", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_created_us", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("policy", sa.Text, nullable=True),
+    sa.UniqueConstraint("region", "key"),
+    sa.Index(None, "region", "created_us", "id"),
+    sa.Index(None, "region", "name", "id"),
+)
+
+model_packages = sa.Table(
+    "model_packages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("group_id", sa.Integer, sa.ForeignKey("model_package_groups.id"), nullable=True),
+    sa.Column("version", sa.Integer, nullable=True),
+    # lower-cased name of an unversioned package; NULL for versioned ones
+    sa.Column("key", sa.String(63), nullable=True),
+    # group name (versioned) or package name (unversioned), as given
+    sa.Column("name", sa.String(63), nullable=False),
+    sa.Column("arn", sa.String(256), nullable=False, unique=True),
+    sa.Column("approval_status", sa.String(32), nullable=True),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.UniqueConstraint("group_id", "version"),
+    sa.UniqueConstraint("region", "key"),
+    sa.Index(None, "group_id", "approval_status", "created_us", "id"),
+    sa.Index(None, "group_id", "created_us", "id"),
+    sa.Index(None, "region", "group_id", "created_us", "id"),
+    sa.Index(None, "region", "name", "version", "id"),
+)
+
+tags = sa.Table(
+    "tags",
+    metadata,
+    sa.Column("arn", sa.String(256), primary_key=True),
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
+)
+
+history = sa.Table(
+    "history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("arn", sa.String(256), nullable=False),
+    sa.Column("at_us", sa.BigInteger, nullable=False),
+    sa.Column("principal", sa.String(256), nullable=False),
+    sa.Column("field", sa.String(64), nullable=False),
+    sa.Column("old_value", sa.Text, nullable=True),
+    sa.Column("new_value", sa.Text, nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("request_id", sa.String(64), nullable=False),
+    sa.Index(None, "arn", "id"),
+)
+
+client_tokens = sa.Table(
+    "client_tokens",
+    metadata,
+    sa.Column("region", sa.String(32), primary_key=True),
+    sa.Column("operation", sa.String(64), primary_key=True),
+    sa.Column("token", sa.String(64), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("result", sa.Text, nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+)

@@ -1,0 +1,326 @@
+"""The one Store implementation: SQLAlchemy Core on SQLite (embedded default) or PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from modelreg.store import schema
+from modelreg.store.base import (
+    Cursor,
+    DuplicateKey,
+    GroupQuery,
+    GroupRow,
+    HistoryEntry,
+    PackageQuery,
+    PackageRow,
+)
+
+G = schema.model_package_groups
+P = schema.model_packages
+T = schema.tags
+H = schema.history
+CT = schema.client_tokens
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _group_from(row: Any) -> GroupRow:
+    return GroupRow(region=row.region, name=row.name, arn=row.arn, created_us=row.created_us,
+                    body=json.loads(row.body), id=row.id, last_version=row.last_version,
+                    last_created_us=row.last_created_us, policy=row.policy)
+
+
+def _package_from(row: Any) -> PackageRow:
+    return PackageRow(region=row.region, name=row.name, arn=row.arn, created_us=row.created_us,
+                      body=json.loads(row.body), group_id=row.group_id, version=row.version,
+                      approval_status=row.approval_status, id=row.id)
+
+
+def _keyset(columns: Sequence[sa.ColumnElement[Any]], after: Cursor | None, descending: bool
+            ) -> tuple[list[sa.ColumnElement[bool]], list[sa.ColumnElement[Any]]]:
+    """WHERE clause continuing after ``after`` and the ORDER BY for ``columns``."""
+    where: list[sa.ColumnElement[bool]] = []
+    if after is not None:
+        left, right = sa.tuple_(*columns), sa.tuple_(*[sa.literal(v) for v in after])
+        where.append(left < right if descending else left > right)
+    order = [c.desc() if descending else c.asc() for c in columns]
+    return where, order
+
+
+class SqlTransaction:
+    """``Transaction`` over one SQLAlchemy connection (see ``modelreg.store.base``)."""
+
+    def __init__(self, conn: Connection, *, lock_rows: bool) -> None:
+        self.conn = conn
+        self._lock_rows = lock_rows  # SELECT ... FOR UPDATE is PostgreSQL only
+
+    def _for_update(self, stmt: sa.Select[Any], for_update: bool) -> sa.Select[Any]:
+        return stmt.with_for_update() if for_update and self._lock_rows else stmt
+
+    # groups -------------------------------------------------------------------------------
+    def insert_group(self, row: GroupRow) -> GroupRow:
+        try:
+            row.id = self.conn.execute(
+                G.insert().values(region=row.region, key=row.key, name=row.name, arn=row.arn,
+                                  created_us=row.created_us, body=_dumps(row.body), policy=row.policy,
+                                  last_version=0, last_created_us=0).returning(G.c.id)
+            ).scalar_one()
+        except sa.exc.IntegrityError as exc:
+            raise DuplicateKey(row.name) from exc
+        return row
+
+    def get_group(self, region: str, name: str, *, for_update: bool = False) -> GroupRow | None:
+        stmt = G.select().where(G.c.region == region, G.c.key == name.lower())
+        row = self.conn.execute(self._for_update(stmt, for_update)).first()
+        return _group_from(row) if row else None
+
+    def update_group(self, row: GroupRow) -> None:
+        self.conn.execute(G.update().where(G.c.id == row.id).values(body=_dumps(row.body), policy=row.policy))
+
+    def delete_group(self, group_id: int) -> None:
+        self.conn.execute(G.delete().where(G.c.id == group_id))
+
+    def group_has_packages(self, group_id: int) -> bool:
+        return self.conn.execute(sa.select(P.c.id).where(P.c.group_id == group_id).limit(1)).first() is not None
+
+    def _group_order(self, query: GroupQuery) -> list[sa.ColumnElement[Any]]:
+        return [G.c.name, G.c.id] if query.sort_by == "Name" else [G.c.created_us, G.c.id]
+
+    def list_groups(self, query: GroupQuery, after: Cursor | None, limit: int) -> list[GroupRow]:
+        where, order = _keyset(self._group_order(query), after, query.descending)
+        stmt = G.select().where(G.c.region == query.region, *where)
+        if query.name_contains:
+            stmt = stmt.where(G.c.key.like(f"%{_like_escape(query.name_contains.lower())}%", escape="\\"))
+        if query.created_after_us is not None:
+            stmt = stmt.where(G.c.created_us > query.created_after_us)
+        if query.created_before_us is not None:
+            stmt = stmt.where(G.c.created_us < query.created_before_us)
+        return [_group_from(r) for r in self.conn.execute(stmt.order_by(*order).limit(limit))]
+
+    def group_cursor(self, row: GroupRow, query: GroupQuery) -> Cursor:
+        return [row.name, row.id] if query.sort_by == "Name" else [row.created_us, row.id]
+
+    def iter_groups(self, region: str, batch: int = 500) -> Iterator[GroupRow]:
+        last = 0
+        while True:
+            rows = self.conn.execute(G.select().where(G.c.region == region, G.c.id > last)
+                                     .order_by(G.c.id).limit(batch)).all()
+            yield from (_group_from(r) for r in rows)
+            if len(rows) < batch:
+                return
+            last = rows[-1].id
+
+    # packages -----------------------------------------------------------------------------
+    def next_version(self, group: GroupRow, now_us: int) -> tuple[int, int]:
+        # The UPDATE takes the row lock (PostgreSQL) or runs under the database write lock
+        # (SQLite, BEGIN IMMEDIATE), so the read-modify-write below is not interleaved.
+        version, last_created = self.conn.execute(
+            G.update().where(G.c.id == group.id).values(last_version=G.c.last_version + 1)
+            .returning(G.c.last_version, G.c.last_created_us)
+        ).one()
+        created = max(now_us, last_created + 1)
+        self.conn.execute(G.update().where(G.c.id == group.id).values(last_created_us=created))
+        group.last_version, group.last_created_us = version, created
+        return version, created
+
+    def insert_package(self, row: PackageRow) -> PackageRow:
+        try:
+            row.id = self.conn.execute(
+                P.insert().values(region=row.region, group_id=row.group_id, version=row.version, key=row.key,
+                                  name=row.name, arn=row.arn, approval_status=row.approval_status,
+                                  created_us=row.created_us, body=_dumps(row.body)).returning(P.c.id)
+            ).scalar_one()
+        except sa.exc.IntegrityError as exc:
+            raise DuplicateKey(row.arn) from exc
+        return row
+
+    def _one_package(self, stmt: sa.Select[Any], for_update: bool) -> PackageRow | None:
+        row = self.conn.execute(self._for_update(stmt, for_update)).first()
+        return _package_from(row) if row else None
+
+    def get_package_by_arn(self, arn: str, *, for_update: bool = False) -> PackageRow | None:
+        return self._one_package(P.select().where(P.c.arn == arn), for_update)
+
+    def get_package_by_name(self, region: str, name: str, *, for_update: bool = False) -> PackageRow | None:
+        return self._one_package(P.select().where(P.c.region == region, P.c.key == name.lower()), for_update)
+
+    def get_package_version(self, group_id: int, version: int, *, for_update: bool = False
+                            ) -> PackageRow | None:
+        stmt = P.select().where(P.c.group_id == group_id, P.c.version == version)
+        return self._one_package(stmt, for_update)
+
+    def update_package(self, row: PackageRow) -> None:
+        self.conn.execute(P.update().where(P.c.id == row.id)
+                          .values(approval_status=row.approval_status, body=_dumps(row.body)))
+
+    def delete_package(self, package_id: int) -> None:
+        self.conn.execute(P.delete().where(P.c.id == package_id))
+
+    def _package_order(self, query: PackageQuery) -> list[sa.ColumnElement[Any]]:
+        return [P.c.name, P.c.id] if query.sort_by == "Name" else [P.c.created_us, P.c.id]
+
+    def list_packages(self, query: PackageQuery, after: Cursor | None, limit: int) -> list[PackageRow]:
+        where, order = _keyset(self._package_order(query), after, query.descending)
+        stmt = P.select().where(P.c.region == query.region, *where)
+        if query.group_id is not None:
+            stmt = stmt.where(P.c.group_id == query.group_id)
+        elif query.versioned is True:
+            stmt = stmt.where(P.c.group_id.is_not(None))
+        elif query.versioned is False:
+            stmt = stmt.where(P.c.group_id.is_(None))
+        if query.approval_status is not None:
+            stmt = stmt.where(P.c.approval_status == query.approval_status)
+        if query.name_contains:
+            pattern = f"%{_like_escape(query.name_contains.lower())}%"
+            stmt = stmt.where(sa.func.lower(P.c.name).like(pattern, escape="\\"))
+        if query.created_after_us is not None:
+            stmt = stmt.where(P.c.created_us > query.created_after_us)
+        if query.created_before_us is not None:
+            stmt = stmt.where(P.c.created_us < query.created_before_us)
+        return [_package_from(r) for r in self.conn.execute(stmt.order_by(*order).limit(limit))]
+
+    def package_cursor(self, row: PackageRow, query: PackageQuery) -> Cursor:
+        return [row.name, row.id] if query.sort_by == "Name" else [row.created_us, row.id]
+
+    def iter_packages(self, region: str, group_id: int | None = None, batch: int = 500) -> Iterator[PackageRow]:
+        last = 0
+        while True:
+            stmt = P.select().where(P.c.region == region, P.c.id > last)
+            if group_id is not None:
+                stmt = stmt.where(P.c.group_id == group_id)
+            rows = self.conn.execute(stmt.order_by(P.c.id).limit(batch)).all()
+            yield from (_package_from(r) for r in rows)
+            if len(rows) < batch:
+                return
+            last = rows[-1].id
+
+    # tags ---------------------------------------------------------------------------------
+    def put_tags(self, arn: str, tags: dict[str, str]) -> None:
+        if not tags:
+            return
+        self.conn.execute(T.delete().where(T.c.arn == arn, T.c.key.in_(list(tags))))
+        self.conn.execute(T.insert(), [{"arn": arn, "key": k, "value": v} for k, v in tags.items()])
+
+    def delete_tags(self, arn: str, keys: Sequence[str]) -> None:
+        if keys:
+            self.conn.execute(T.delete().where(T.c.arn == arn, T.c.key.in_(list(keys))))
+
+    def list_tags(self, arn: str, after_key: str | None = None, limit: int | None = None) -> list[tuple[str, str]]:
+        stmt = sa.select(T.c.key, T.c.value).where(T.c.arn == arn).order_by(T.c.key)
+        if after_key is not None:
+            stmt = stmt.where(T.c.key > after_key)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        return [(r.key, r.value) for r in self.conn.execute(stmt)]
+
+    def tags_for(self, arns: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+        out: dict[str, list[tuple[str, str]]] = {a: [] for a in arns}
+        if arns:
+            stmt = sa.select(T.c.arn, T.c.key, T.c.value).where(T.c.arn.in_(list(arns))).order_by(T.c.key)
+            for r in self.conn.execute(stmt):
+                out[r.arn].append((r.key, r.value))
+        return out
+
+    def count_tags(self, arn: str) -> int:
+        return self.conn.execute(sa.select(sa.func.count()).select_from(T).where(T.c.arn == arn)).scalar_one()
+
+    # history ------------------------------------------------------------------------------
+    def append_history(self, entry: HistoryEntry) -> None:
+        self.conn.execute(H.insert().values(arn=entry.arn, at_us=entry.at_us, principal=entry.principal,
+                                            field=entry.field, old_value=entry.old_value,
+                                            new_value=entry.new_value, reason=entry.reason,
+                                            request_id=entry.request_id))
+
+    def list_history(self, arn: str) -> list[HistoryEntry]:
+        rows = self.conn.execute(H.select().where(H.c.arn == arn).order_by(H.c.id))
+        return [HistoryEntry(arn=r.arn, at_us=r.at_us, principal=r.principal, field=r.field,
+                             old_value=r.old_value, new_value=r.new_value, reason=r.reason,
+                             request_id=r.request_id, id=r.id) for r in rows]
+
+    # idempotency --------------------------------------------------------------------------
+    def get_client_token(self, region: str, operation: str, token: str) -> tuple[str, str] | None:
+        row = self.conn.execute(sa.select(CT.c.request_hash, CT.c.result).where(
+            CT.c.region == region, CT.c.operation == operation, CT.c.token == token)).first()
+        return (row.request_hash, row.result) if row else None
+
+    def put_client_token(self, region: str, operation: str, token: str, request_hash: str, result: str,
+                         now_us: int) -> None:
+        try:
+            self.conn.execute(CT.insert().values(region=region, operation=operation, token=token,
+                                                 request_hash=request_hash, result=result, created_us=now_us))
+        except sa.exc.IntegrityError as exc:
+            raise DuplicateKey(token) from exc
+
+
+class SqlStore:
+    """A ``Store`` on one database URL. SQLite runs in WAL mode with foreign keys and a busy
+    timeout; its write transactions start with ``BEGIN IMMEDIATE`` and are serialised in-process,
+    so writers queue instead of failing with "database is locked"."""
+
+    def __init__(self, url: str, *, engine: Engine | None = None) -> None:
+        self.url = url
+        self.engine = engine or create_engine(url)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self._write_lock = threading.Lock() if self.is_sqlite else None
+
+    @contextmanager
+    def read(self) -> Iterator[SqlTransaction]:
+        with self.engine.connect() as conn, conn.begin():
+            yield SqlTransaction(conn, lock_rows=not self.is_sqlite)
+
+    @contextmanager
+    def write(self) -> Iterator[SqlTransaction]:
+        if self._write_lock is None:
+            with self.engine.connect() as conn, conn.begin():
+                yield SqlTransaction(conn, lock_rows=True)
+            return
+        with self._write_lock, self.engine.connect().execution_options(sqlite_write=True) as conn, conn.begin():
+            yield SqlTransaction(conn, lock_rows=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def create_engine(url: str) -> Engine:
+    """An engine with the connection settings modelreg relies on for each dialect."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=False)
+
+        @sa.event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a commit survives a crash of the process (kill -9); only an OS
+            # crash or power loss may lose the last transactions. MODELREG_SQLITE_SYNCHRONOUS=FULL
+            # trades speed for that too.
+            cur.execute(f"PRAGMA synchronous={_sqlite_synchronous()}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            write = conn.get_execution_options().get("sqlite_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
+    return sa.create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+
+
+def _sqlite_synchronous() -> str:
+    from modelreg.config import env
+
+    value = (env("SQLITE_SYNCHRONOUS", "NORMAL") or "NORMAL").upper()
+    return value if value in {"OFF", "NORMAL", "FULL", "EXTRA"} else "NORMAL"

@@ -1,0 +1,46 @@
+"""Shared fixtures: a live modelreg server and boto3 clients pointed at it, as users do."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from tests.server import Server
+
+REGION = "us-east-1"
+POSTGRES_URL = os.environ.get("MODELREG_TEST_POSTGRES_URL")
+
+
+def client(url: str, service: str = "sagemaker", *, access_key: str = "AKIDTESTUSER", secret: str = "secret",
+           region: str = REGION, retries: int = 1) -> object:
+    """A boto3 client exactly as a user builds one, with ``endpoint_url`` pointing at modelreg."""
+    return boto3.client(service, endpoint_url=url, region_name=region, aws_access_key_id=access_key,
+                        aws_secret_access_key=secret,
+                        config=Config(retries={"max_attempts": retries, "mode": "standard"}))
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(tmp_path_factory.mktemp("modelreg")).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def sm(server: Server):  # noqa: ANN201
+    return client(server.url)
+
+
+_counter = itertools.count()
+
+
+@pytest.fixture
+def unique() -> str:
+    """A name no other test uses: tests share one server."""
+    return f"t{next(_counter)}-{uuid.uuid4().hex[:8]}"

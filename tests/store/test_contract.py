@@ -1,0 +1,232 @@
+"""The Store contract (modelreg.store.base), on every store implementation."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from modelreg.store import open_store
+from modelreg.store.base import DuplicateKey, GroupQuery, GroupRow, HistoryEntry, PackageQuery, PackageRow
+from modelreg.store.sql import SqlStore
+
+REGION = "us-east-1"
+
+
+def make_group(store: SqlStore, name: str, created_us: int = 1_000, region: str = REGION) -> GroupRow:
+    with store.write() as tx:
+        return tx.insert_group(GroupRow(region=region, name=name, arn=f"arn:group/{name.lower()}",
+                                        created_us=created_us, body={"ModelPackageGroupName": name}))
+
+
+def add_version(store: SqlStore, group: GroupRow, now_us: int, status: str = "PendingManualApproval"
+                ) -> PackageRow:
+    with store.write() as tx:
+        version, created = tx.next_version(group, now_us)
+        row = PackageRow(region=group.region, name=group.name, arn=f"{group.arn}/{version}", created_us=created,
+                         body={"ModelPackageVersion": version}, group_id=group.id, version=version,
+                         approval_status=status)
+        return tx.insert_package(row)
+
+
+def test_group_names_are_unique_per_region_ignoring_case(store: SqlStore) -> None:
+    make_group(store, "Fraud")
+    with pytest.raises(DuplicateKey):
+        make_group(store, "fraud")
+    make_group(store, "fraud", region="eu-west-1")
+    with store.read() as tx:
+        assert tx.get_group(REGION, "FRAUD").name == "Fraud"
+        assert tx.get_group("eu-west-1", "fraud").name == "fraud"
+        assert tx.get_group(REGION, "other") is None
+
+
+def test_versions_count_up_and_are_never_reused_after_delete(store: SqlStore) -> None:
+    group = make_group(store, "g")
+    rows = [add_version(store, group, 10) for _ in range(3)]
+    assert [r.version for r in rows] == [1, 2, 3]
+    with store.write() as tx:
+        tx.delete_package(rows[2].id)
+    with store.read() as tx:
+        fresh = tx.get_group(REGION, "g")
+    assert add_version(store, fresh, 10).version == 4
+
+
+def test_creation_times_strictly_follow_version_order_even_if_the_clock_goes_back(store: SqlStore) -> None:
+    group = make_group(store, "g")
+    first = add_version(store, group, 5_000)
+    second = add_version(store, group, 4_000)  # a clock that stepped back, or a server whose clock is behind
+    assert second.created_us > first.created_us
+
+
+def test_a_failed_write_transaction_leaves_nothing(store: SqlStore) -> None:
+    group = make_group(store, "g")
+    with pytest.raises(RuntimeError), store.write() as tx:
+        tx.next_version(group, 1)
+        tx.put_tags(group.arn, {"k": "v"})
+        raise RuntimeError("boom")
+    with store.read() as tx:
+        assert tx.get_group(REGION, "g").last_version == 0
+        assert tx.list_tags(group.arn) == []
+
+
+def test_concurrent_registrations_never_share_a_version(store: SqlStore) -> None:
+    group = make_group(store, "g")
+    errors: list[BaseException] = []
+
+    def register() -> None:
+        try:
+            for _ in range(15):
+                add_version(store, group, 1)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=register) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors
+    with store.read() as tx:
+        rows = tx.list_packages(PackageQuery(region=REGION, group_id=group.id), None, 1000)
+    assert sorted(r.version for r in rows) == list(range(1, 121))
+    by_time = [r.version for r in sorted(rows, key=lambda r: r.created_us)]
+    assert by_time == list(range(1, 121))
+
+
+def test_two_stores_on_one_database_never_share_a_version(store_url: str) -> None:
+    first, second = open_store(store_url), open_store(store_url)
+    try:
+        group = make_group(first, "shared")
+        done: list[int] = []
+        threads = [threading.Thread(target=lambda s=s: done.extend(add_version(s, group, 1).version
+                                                                   for _ in range(20)))
+                   for s in (first, second, first, second)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert sorted(done) == list(range(1, 81))
+    finally:
+        first.close()
+        second.close()
+
+
+def test_package_listing_pages_by_keyset_in_both_orders(store: SqlStore) -> None:
+    group = make_group(store, "g")
+    other = make_group(store, "h")
+    for i in range(7):
+        add_version(store, group, 100 + i, "Approved" if i % 2 == 0 else "Rejected")
+        add_version(store, other, 100 + i)
+    for descending in (False, True):
+        query = PackageQuery(region=REGION, group_id=group.id, descending=descending)
+        seen, after = [], None
+        with store.read() as tx:
+            while True:
+                rows = tx.list_packages(query, after, 3)
+                seen += [r.version for r in rows]
+                if len(rows) < 3:
+                    break
+                after = tx.package_cursor(rows[-1], query)
+        assert seen == sorted(range(1, 8), reverse=descending)
+
+
+def test_latest_approved_is_one_indexed_lookup(store: SqlStore) -> None:
+    group = make_group(store, "g")
+    for i in range(6):
+        add_version(store, group, 100 + i, "Approved" if i in (1, 3) else "PendingManualApproval")
+    query = PackageQuery(region=REGION, group_id=group.id, approval_status="Approved", descending=True)
+    with store.read() as tx:
+        (latest,) = tx.list_packages(query, None, 1)
+    assert latest.version == 4
+    if store.is_sqlite:
+        with store.engine.connect() as conn:
+            plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT * FROM model_packages WHERE region='us-east-1' AND group_id=1 "
+                "AND approval_status='Approved' ORDER BY created_us DESC, id DESC LIMIT 1"))
+        assert "USING INDEX" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_package_filters(store: SqlStore) -> None:
+    group = make_group(store, "fraud-models")
+    for i in range(4):
+        add_version(store, group, 1000 * (i + 1))
+    with store.write() as tx:
+        tx.insert_package(PackageRow(region=REGION, name="Loose_Pkg", arn="arn:mp/loose", created_us=2500,
+                                     body={}))
+    with store.read() as tx:
+        def names(**kw: object) -> list[str]:
+            return [r.arn for r in tx.list_packages(PackageQuery(region=REGION, **kw), None, 100)]
+
+        assert names(versioned=False) == ["arn:mp/loose"]
+        assert len(names(versioned=True)) == 4
+        assert len(names()) == 5
+        assert names(name_contains="PKG") == ["arn:mp/loose"]
+        assert names(name_contains="%") == []
+        assert len(names(created_after_us=1000, created_before_us=4000)) == 3  # exclusive bounds
+        with pytest.raises(DuplicateKey):
+            with store.write() as wtx:
+                wtx.insert_package(PackageRow(region=REGION, name="loose_pkg", arn="arn:mp/x",
+                                              created_us=1, body={}))
+
+
+def test_group_listing_filters_and_sorts(store: SqlStore) -> None:
+    for i, name in enumerate(["beta", "Alpha", "gamma-x", "delta"]):
+        make_group(store, name, created_us=10 + i)
+    with store.read() as tx:
+        def names(**kw: object) -> list[str]:
+            return [r.name for r in tx.list_groups(GroupQuery(region=REGION, **kw), None, 100)]
+
+        assert names(sort_by="Name", descending=False) == ["Alpha", "beta", "delta", "gamma-x"]
+        assert names(descending=True) == ["delta", "gamma-x", "Alpha", "beta"]
+        assert sorted(names(name_contains="a")) == ["Alpha", "beta", "delta", "gamma-x"]
+        assert names(name_contains="x") == ["gamma-x"]
+        assert names(created_after_us=10, created_before_us=13, descending=False) == ["Alpha", "gamma-x"]
+
+
+def test_tags_put_overwrite_page_and_delete(store: SqlStore) -> None:
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:model-package-group/g"
+    with store.write() as tx:
+        tx.put_tags(arn, {"b": "1", "a": "2"})
+        tx.put_tags(arn, {"b": "3", "c": "4"})
+    with store.read() as tx:
+        assert tx.list_tags(arn) == [("a", "2"), ("b", "3"), ("c", "4")]
+        assert tx.list_tags(arn, after_key="a", limit=1) == [("b", "3")]
+        assert tx.count_tags(arn) == 3
+        assert tx.tags_for([arn, "arn:none"]) == {arn: [("a", "2"), ("b", "3"), ("c", "4")], "arn:none": []}
+    with store.write() as tx:
+        tx.delete_tags(arn, ["a", "missing"])
+    with store.read() as tx:
+        assert [k for k, _ in tx.list_tags(arn)] == ["b", "c"]
+
+
+def test_history_is_appended_in_order(store: SqlStore) -> None:
+    with store.write() as tx:
+        for i, (old, new) in enumerate([(None, "PendingManualApproval"), ("PendingManualApproval", "Approved")]):
+            tx.append_history(HistoryEntry(arn="arn:x", at_us=i, principal="alice", field="ModelApprovalStatus",
+                                           old_value=old, new_value=new, reason=f"r{i}", request_id=f"q{i}"))
+    with store.read() as tx:
+        entries = tx.list_history("arn:x")
+    assert [(e.old_value, e.new_value, e.reason) for e in entries] == [
+        (None, "PendingManualApproval", "r0"), ("PendingManualApproval", "Approved", "r1")]
+
+
+def test_client_tokens_are_recorded_once(store: SqlStore) -> None:
+    with store.write() as tx:
+        tx.put_client_token(REGION, "CreateModelPackage", "tok", "hash", "arn:1", 1)
+    with store.read() as tx:
+        assert tx.get_client_token(REGION, "CreateModelPackage", "tok") == ("hash", "arn:1")
+        assert tx.get_client_token(REGION, "UpdateModelPackage", "tok") is None
+    with pytest.raises(DuplicateKey), store.write() as tx:
+        tx.put_client_token(REGION, "CreateModelPackage", "tok", "other", "arn:2", 2)
+
+
+def test_group_body_and_policy_round_trip(store: SqlStore) -> None:
+    group = make_group(store, "g")
+    group.body["ModelPackageGroupDescription"] = "déjà vu"
+    group.policy = '{"Version": "2012-10-17"}'
+    with store.write() as tx:
+        tx.update_group(group)
+    with store.read() as tx:
+        again = tx.get_group(REGION, "g")
+    assert again.body["ModelPackageGroupDescription"] == "déjà vu"
+    assert again.policy == '{"Version": "2012-10-17"}'
