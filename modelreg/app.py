@@ -10,10 +10,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
+from starlette.types import Receive, Scope, Send
 
 from modelreg.api import model_packages as api_model_packages
 from modelreg.aws.auth import Authenticator, NoAuth, SigV4Auth, load_keys_file
@@ -41,7 +44,7 @@ def make_authenticator(settings: Settings) -> Authenticator:
     raise ValueError(f"unknown --auth mode {settings.auth!r}: use 'none' or 'sigv4'")
 
 
-def build_app(settings: Settings, store: Store | None = None) -> Starlette:
+def build_app(settings: Settings, store: Store | None = None) -> FrontDoor:
     """The ASGI application; opens the store at ``settings.database_url`` unless one is given."""
     authenticator = make_authenticator(settings)
     if store is None:
@@ -68,4 +71,21 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
     ])
     app.state.settings = settings
     app.state.store = store
-    return app
+    return FrontDoor(app, root)
+
+
+class FrontDoor:
+    """Sends ``POST /`` (every AWS API call) straight to its handler and the rest through the
+    Starlette router: the router's middleware stack costs more than a whole registry lookup."""
+
+    def __init__(self, app: Starlette, aws_entry: Callable[[Request], Awaitable[Response]]) -> None:
+        self.app = app
+        self.state = app.state
+        self._aws_entry = aws_entry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/":
+            response = await self._aws_entry(Request(scope, receive))
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

@@ -28,13 +28,13 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from botocore.model import Shape
+from botocore.model import ListShape, Shape, StructureShape
 
 from modelreg.aws import spec
 from modelreg.errors import SerializationException, ValidationException
@@ -43,8 +43,16 @@ Predicate = Callable[[Mapping[str, Any]], bool]
 
 #: Filter operators, in the order of the botocore ``Operator`` enum.
 OPERATORS: tuple[str, ...] = (
-    "Equals", "NotEquals", "GreaterThan", "GreaterThanOrEqualTo", "LessThan", "LessThanOrEqualTo",
-    "Contains", "Exists", "NotExists", "In",
+    "Equals",
+    "NotEquals",
+    "GreaterThan",
+    "GreaterThanOrEqualTo",
+    "LessThan",
+    "LessThanOrEqualTo",
+    "Contains",
+    "Exists",
+    "NotExists",
+    "In",
 )
 BOOLEAN_OPERATORS: tuple[str, ...] = ("And", "Or")
 #: Key under which the caller may put a record's numeric metrics ({"auc": 0.91}).
@@ -116,7 +124,7 @@ def lookup(record: Mapping[str, Any], path: str) -> list[Any]:
         return []
     if path.startswith(_METRICS_PREFIX):
         metrics = record.get(METRICS_KEY)
-        name = path[len(_METRICS_PREFIX):]
+        name = path[len(_METRICS_PREFIX) :]
         if isinstance(metrics, Mapping) and name in metrics:
             value = metrics[name]
             return [] if value is None or _is_nan(value) else [value]
@@ -191,23 +199,23 @@ def _property_kinds(resource: str) -> tuple[dict[str, str], frozenset[str]]:
     return kinds, frozenset(paths)
 
 
-def _walk_shape(shape: Shape, path: str, kinds: dict[str, str], paths: set[str],
-                seen: frozenset[str]) -> None:
-    kind = shape.type_name
-    if kind == "structure":
+def _walk_shape(
+    shape: Shape, path: str, kinds: dict[str, str], paths: set[str], seen: frozenset[str]
+) -> None:
+    if isinstance(shape, StructureShape):
         if shape.name in seen:
             return
-        for name, member in shape.members.items():  # type: ignore[attr-defined]
+        for name, member in shape.members.items():
             sub = f"{path}.{name}" if path else name
             paths.add(sub)
             _walk_shape(member, sub, kinds, paths, seen | {shape.name})
-    elif kind == "list":
-        _walk_shape(shape.member, path, kinds, paths, seen)  # type: ignore[attr-defined]
-    elif kind == "timestamp":
+    elif isinstance(shape, ListShape):
+        _walk_shape(shape.member, path, kinds, paths, seen)
+    elif shape.type_name == "timestamp":
         kinds[path] = _TIMESTAMP
-    elif kind in _NUMERIC_SHAPES:
+    elif shape.type_name in _NUMERIC_SHAPES:
         kinds[path] = _NUMBER
-    elif kind == "boolean":
+    elif shape.type_name == "boolean":
         kinds[path] = _BOOLEAN
 
 
@@ -216,7 +224,7 @@ def _kind_of(name: str, resource: str) -> str | None:
     if name in kinds:
         return kinds[name]
     if resource == "ModelPackage" and name.startswith(_METRICS_PREFIX):
-        first = name[len(_METRICS_PREFIX):].split(".", 1)[0]
+        first = name[len(_METRICS_PREFIX) :].split(".", 1)[0]
         if _METRICS_PREFIX + first not in paths:
             return _METRIC
     return None
@@ -255,12 +263,14 @@ def _operand(text: str, kind: str | None, name: str) -> _Operand:
     if kind == _TIMESTAMP and numeric is None:
         raise ValidationException(
             f"Value '{text}' for filter '{name}' is not a valid timestamp: use epoch seconds or an "
-            "ISO 8601 date-time such as 2024-01-31T12:00:00Z.")
+            "ISO 8601 date-time such as 2024-01-31T12:00:00Z."
+        )
     if kind in (_NUMBER, _METRIC) and number is None:
         raise ValidationException(f"Value '{text}' for filter '{name}' is not a valid number.")
     if kind == _BOOLEAN and text.strip().lower() not in ("true", "false"):
         raise ValidationException(
-            f"Value '{text}' for filter '{name}' is not a valid boolean: use true or false.")
+            f"Value '{text}' for filter '{name}' is not a valid boolean: use true or false."
+        )
     return _Operand(text, number, numeric)
 
 
@@ -324,14 +334,18 @@ def _check_size(expression: Any) -> None:
                 continue
             count += len(items)
             if member == "NestedFilters":
-                count += sum(len(n["Filters"]) for n in items
-                             if isinstance(n, Mapping) and isinstance(n.get("Filters"), list))
+                count += sum(
+                    len(n["Filters"])
+                    for n in items
+                    if isinstance(n, Mapping) and isinstance(n.get("Filters"), list)
+                )
             elif member == "SubExpressions":
                 stack.extend(items)
             if count > MAX_ELEMENTS:
                 raise ValidationException(
                     "The maximum number of recursive SubExpressions, NestedFilters, and Filters "
-                    f"in a SearchExpression is {MAX_ELEMENTS}.")
+                    f"in a SearchExpression is {MAX_ELEMENTS}."
+                )
 
 
 def _compile_expression(expression: Any, resource: str, where: str) -> Predicate:
@@ -341,8 +355,11 @@ def _compile_expression(expression: Any, resource: str, where: str) -> Predicate
         operator = "And"
     _require_type(operator, str, f"{where}.operator", "a string")
     if operator not in BOOLEAN_OPERATORS:
-        raise _constraint(operator, f"{where}.operator",
-                          f"Member must satisfy enum value set: [{', '.join(BOOLEAN_OPERATORS)}]")
+        raise _constraint(
+            operator,
+            f"{where}.operator",
+            f"Member must satisfy enum value set: [{', '.join(BOOLEAN_OPERATORS)}]",
+        )
     parts: list[Predicate] = []
     for i, raw in enumerate(_members(expression, "Filters", f"{where}.filters"), 1):
         parts.append(_compile_filter(raw, resource, f"{where}.filters.{i}.member", None))
@@ -353,7 +370,8 @@ def _compile_expression(expression: Any, resource: str, where: str) -> Predicate
     if not parts:
         raise ValidationException(
             f"The SearchExpression at '{where}' must contain at least one subexpression, filter, "
-            "or nested filter.")
+            "or nested filter."
+        )
     if len(parts) == 1:
         return parts[0]
     combine = all if operator == "And" else any
@@ -384,8 +402,9 @@ def _compile_filter(raw: Any, resource: str, where: str, nested_prefix: str | No
     if operator is not None:
         _require_type(operator, str, f"{where}.operator", "a string")
         if operator not in OPERATORS:
-            raise _constraint(operator, f"{where}.operator",
-                              f"Member must satisfy enum value set: [{', '.join(OPERATORS)}]")
+            raise _constraint(
+                operator, f"{where}.operator", f"Member must satisfy enum value set: [{', '.join(OPERATORS)}]"
+            )
     if value is not None:
         value = _string_member(raw, "Value", f"{where}.value", MAX_VALUE_LENGTH)
     if operator is None:  # Value alone means Equals; neither means "the property exists"
@@ -396,14 +415,16 @@ def _compile_filter(raw: Any, resource: str, where: str, nested_prefix: str | No
         raise ValidationException(f"Filter '{name}' with operator '{operator}' requires a Value.")
 
     if nested_prefix is None:
+
         def get(record: Any) -> list[Any]:
             return lookup(record, name)
     elif name == nested_prefix or name.startswith(nested_prefix + "."):
-        get = _relative_getter(name[len(nested_prefix) + 1:])
+        get = _relative_getter(name[len(nested_prefix) + 1 :])
     else:
         raise ValidationException(
             f"Filter name '{name}' in NestedFilters must be under the NestedPropertyName "
-            f"'{nested_prefix}' (for example '{nested_prefix}.<property>').")
+            f"'{nested_prefix}' (for example '{nested_prefix}.<property>')."
+        )
 
     test = _value_test(operator, value, _kind_of(name, resource), name)
     return lambda record: test(get(record))
@@ -423,7 +444,8 @@ def _value_test(operator: str, value: str | None, kind: str | None, name: str) -
         if not items:
             raise ValidationException(
                 f"Value '{value}' for filter '{name}' with operator 'In' must be a comma-separated "
-                "list of values.")
+                "list of values."
+            )
         operands = [_operand(item, kind, name) for item in items]
         return lambda values: any(_compare(v, o, ordering=False) == 0 for v in values for o in operands)
     operand = _operand(value, kind, name)
@@ -478,13 +500,10 @@ def _require_type(value: Any, expected: type | tuple[type, ...], where: str, des
 def _constraint(value: Any, where: str, constraint: str) -> ValidationException:
     shown = "null" if value is None else f"'{_show(value)}'"
     return ValidationException(
-        f"1 validation error detected: Value {shown} at '{where}' failed to satisfy constraint: {constraint}")
+        f"1 validation error detected: Value {shown} at '{where}' failed to satisfy constraint: {constraint}"
+    )
 
 
 def _show(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), default=str)
     return text if len(text) <= 200 else text[:197] + "..."
-
-
-def _iter_parts(parts: Iterable[Predicate], record: Mapping[str, Any]) -> Iterable[bool]:
-    return (part(record) for part in parts)

@@ -6,6 +6,7 @@ import json
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,6 +30,29 @@ H = schema.history
 CT = schema.client_tokens
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_b = sa.bindparam
+
+# Statements on the hot paths are built once: building a SQLAlchemy statement costs several times
+# more than executing a cached one.
+_GET_GROUP = G.select().where(G.c.region == _b("region"), G.c.key == _b("key"))
+_INSERT_GROUP = G.insert().returning(G.c.id)
+_UPDATE_GROUP = G.update().where(G.c.id == _b("gid")).values(body=_b("body"), policy=_b("policy"))
+_NEXT_VERSION = (
+    G.update().where(G.c.id == _b("gid"))
+    .values(last_version=G.c.last_version + 1,
+            last_created_us=sa.case((G.c.last_created_us < _b("now_us"), _b("now_us")),
+                                    else_=G.c.last_created_us + 1))
+    .returning(G.c.last_version, G.c.last_created_us)
+)
+_INSERT_PACKAGE = P.insert().returning(P.c.id)
+_GET_PACKAGE_BY_ARN = P.select().where(P.c.arn == _b("arn"))
+_GET_PACKAGE_BY_KEY = P.select().where(P.c.region == _b("region"), P.c.key == _b("key"))
+_GET_PACKAGE_VERSION = P.select().where(P.c.group_id == _b("gid"), P.c.version == _b("version"))
+_UPDATE_PACKAGE = P.update().where(P.c.id == _b("pid")).values(approval_status=_b("status"), body=_b("body"))
+_INSERT_HISTORY = H.insert()
+_GET_TOKEN = sa.select(CT.c.request_hash, CT.c.result).where(
+    CT.c.region == _b("region"), CT.c.operation == _b("operation"), CT.c.token == _b("token"))
+_INSERT_TOKEN = CT.insert()
 
 
 def _like_escape(text: str) -> str:
@@ -47,15 +71,61 @@ def _package_from(row: Any) -> PackageRow:
                       approval_status=row.approval_status, id=row.id)
 
 
-def _keyset(columns: Sequence[sa.ColumnElement[Any]], after: Cursor | None, descending: bool
+@cache
+def _locking(stmt: sa.Select[Any]) -> sa.Select[Any]:
+    return stmt.with_for_update()
+
+
+def _keyset(columns: Sequence[sa.ColumnElement[Any]], paged: bool, descending: bool
             ) -> tuple[list[sa.ColumnElement[bool]], list[sa.ColumnElement[Any]]]:
-    """WHERE clause continuing after ``after`` and the ORDER BY for ``columns``."""
+    """WHERE clause continuing after the cursor (bind parameters ``after_0``, ``after_1``, ...)
+    and the ORDER BY for ``columns``."""
     where: list[sa.ColumnElement[bool]] = []
-    if after is not None:
-        left, right = sa.tuple_(*columns), sa.tuple_(*[sa.literal(v) for v in after])
+    if paged:
+        left, right = sa.tuple_(*columns), sa.tuple_(*[_b(f"after_{i}") for i in range(len(columns))])
         where.append(left < right if descending else left > right)
     order = [c.desc() if descending else c.asc() for c in columns]
     return where, order
+
+
+def _cursor_params(after: Cursor | None) -> dict[str, Any]:
+    return {f"after_{i}": v for i, v in enumerate(after or ())}
+
+
+@cache
+def _list_groups_stmt(by_name: bool, descending: bool, paged: bool, name_contains: bool, after: bool,
+                      before: bool) -> sa.Select[Any]:
+    where, order = _keyset([G.c.name, G.c.id] if by_name else [G.c.created_us, G.c.id], paged, descending)
+    stmt = G.select().where(G.c.region == _b("region"), *where)
+    if name_contains:
+        stmt = stmt.where(G.c.key.like(_b("pattern"), escape="\\"))
+    if after:
+        stmt = stmt.where(G.c.created_us > _b("created_after"))
+    if before:
+        stmt = stmt.where(G.c.created_us < _b("created_before"))
+    return stmt.order_by(*order).limit(_b("limit"))
+
+
+@cache
+def _list_packages_stmt(by_name: bool, descending: bool, paged: bool, scope: str, status: bool,
+                        name_contains: bool, after: bool, before: bool) -> sa.Select[Any]:
+    where, order = _keyset([P.c.name, P.c.id] if by_name else [P.c.created_us, P.c.id], paged, descending)
+    stmt = P.select().where(P.c.region == _b("region"), *where)
+    if scope == "group":
+        stmt = stmt.where(P.c.group_id == _b("group_id"))
+    elif scope == "versioned":
+        stmt = stmt.where(P.c.group_id.is_not(None))
+    elif scope == "unversioned":
+        stmt = stmt.where(P.c.group_id.is_(None))
+    if status:
+        stmt = stmt.where(P.c.approval_status == _b("status"))
+    if name_contains:
+        stmt = stmt.where(sa.func.lower(P.c.name).like(_b("pattern"), escape="\\"))
+    if after:
+        stmt = stmt.where(P.c.created_us > _b("created_after"))
+    if before:
+        stmt = stmt.where(P.c.created_us < _b("created_before"))
+    return stmt.order_by(*order).limit(_b("limit"))
 
 
 class SqlTransaction:
@@ -65,28 +135,28 @@ class SqlTransaction:
         self.conn = conn
         self._lock_rows = lock_rows  # SELECT ... FOR UPDATE is PostgreSQL only
 
-    def _for_update(self, stmt: sa.Select[Any], for_update: bool) -> sa.Select[Any]:
-        return stmt.with_for_update() if for_update and self._lock_rows else stmt
+    def _one(self, stmt: sa.Select[Any], params: dict[str, Any], for_update: bool) -> Any:
+        if for_update and self._lock_rows:
+            stmt = _locking(stmt)
+        return self.conn.execute(stmt, params).first()
 
     # groups -------------------------------------------------------------------------------
     def insert_group(self, row: GroupRow) -> GroupRow:
         try:
-            row.id = self.conn.execute(
-                G.insert().values(region=row.region, key=row.key, name=row.name, arn=row.arn,
-                                  created_us=row.created_us, body=_dumps(row.body), policy=row.policy,
-                                  last_version=0, last_created_us=0).returning(G.c.id)
-            ).scalar_one()
+            row.id = self.conn.execute(_INSERT_GROUP, {
+                "region": row.region, "key": row.key, "name": row.name, "arn": row.arn,
+                "created_us": row.created_us, "body": _dumps(row.body), "policy": row.policy,
+                "last_version": 0, "last_created_us": 0}).scalar_one()
         except sa.exc.IntegrityError as exc:
             raise DuplicateKey(row.name) from exc
         return row
 
     def get_group(self, region: str, name: str, *, for_update: bool = False) -> GroupRow | None:
-        stmt = G.select().where(G.c.region == region, G.c.key == name.lower())
-        row = self.conn.execute(self._for_update(stmt, for_update)).first()
+        row = self._one(_GET_GROUP, {"region": region, "key": name.lower()}, for_update)
         return _group_from(row) if row else None
 
     def update_group(self, row: GroupRow) -> None:
-        self.conn.execute(G.update().where(G.c.id == row.id).values(body=_dumps(row.body), policy=row.policy))
+        self.conn.execute(_UPDATE_GROUP, {"gid": row.id, "body": _dumps(row.body), "policy": row.policy})
 
     def delete_group(self, group_id: int) -> None:
         self.conn.execute(G.delete().where(G.c.id == group_id))
@@ -94,19 +164,15 @@ class SqlTransaction:
     def group_has_packages(self, group_id: int) -> bool:
         return self.conn.execute(sa.select(P.c.id).where(P.c.group_id == group_id).limit(1)).first() is not None
 
-    def _group_order(self, query: GroupQuery) -> list[sa.ColumnElement[Any]]:
-        return [G.c.name, G.c.id] if query.sort_by == "Name" else [G.c.created_us, G.c.id]
-
     def list_groups(self, query: GroupQuery, after: Cursor | None, limit: int) -> list[GroupRow]:
-        where, order = _keyset(self._group_order(query), after, query.descending)
-        stmt = G.select().where(G.c.region == query.region, *where)
+        stmt = _list_groups_stmt(query.sort_by == "Name", query.descending, after is not None,
+                                 bool(query.name_contains), query.created_after_us is not None,
+                                 query.created_before_us is not None)
+        params = {"region": query.region, "limit": limit, "created_after": query.created_after_us,
+                  "created_before": query.created_before_us, **_cursor_params(after)}
         if query.name_contains:
-            stmt = stmt.where(G.c.key.like(f"%{_like_escape(query.name_contains.lower())}%", escape="\\"))
-        if query.created_after_us is not None:
-            stmt = stmt.where(G.c.created_us > query.created_after_us)
-        if query.created_before_us is not None:
-            stmt = stmt.where(G.c.created_us < query.created_before_us)
-        return [_group_from(r) for r in self.conn.execute(stmt.order_by(*order).limit(limit))]
+            params["pattern"] = f"%{_like_escape(query.name_contains.lower())}%"
+        return [_group_from(r) for r in self.conn.execute(stmt, params)]
 
     def group_cursor(self, row: GroupRow, query: GroupQuery) -> Cursor:
         return [row.name, row.id] if query.sort_by == "Name" else [row.created_us, row.id]
@@ -123,72 +189,57 @@ class SqlTransaction:
 
     # packages -----------------------------------------------------------------------------
     def next_version(self, group: GroupRow, now_us: int) -> tuple[int, int]:
-        # The UPDATE takes the row lock (PostgreSQL) or runs under the database write lock
-        # (SQLite, BEGIN IMMEDIATE), so the read-modify-write below is not interleaved.
-        version, last_created = self.conn.execute(
-            G.update().where(G.c.id == group.id).values(last_version=G.c.last_version + 1)
-            .returning(G.c.last_version, G.c.last_created_us)
-        ).one()
-        created = max(now_us, last_created + 1)
-        self.conn.execute(G.update().where(G.c.id == group.id).values(last_created_us=created))
+        # One UPDATE: it takes the row lock (PostgreSQL) or runs under the database write lock
+        # (SQLite, BEGIN IMMEDIATE) and holds it until commit, so numbers and times never interleave.
+        version, created = self.conn.execute(_NEXT_VERSION, {"gid": group.id, "now_us": now_us}).one()
         group.last_version, group.last_created_us = version, created
         return version, created
 
     def insert_package(self, row: PackageRow) -> PackageRow:
         try:
-            row.id = self.conn.execute(
-                P.insert().values(region=row.region, group_id=row.group_id, version=row.version, key=row.key,
-                                  name=row.name, arn=row.arn, approval_status=row.approval_status,
-                                  created_us=row.created_us, body=_dumps(row.body)).returning(P.c.id)
-            ).scalar_one()
+            row.id = self.conn.execute(_INSERT_PACKAGE, {
+                "region": row.region, "group_id": row.group_id, "version": row.version, "key": row.key,
+                "name": row.name, "arn": row.arn, "approval_status": row.approval_status,
+                "created_us": row.created_us, "body": _dumps(row.body)}).scalar_one()
         except sa.exc.IntegrityError as exc:
             raise DuplicateKey(row.arn) from exc
         return row
 
-    def _one_package(self, stmt: sa.Select[Any], for_update: bool) -> PackageRow | None:
-        row = self.conn.execute(self._for_update(stmt, for_update)).first()
+    def _one_package(self, stmt: sa.Select[Any], params: dict[str, Any], for_update: bool) -> PackageRow | None:
+        row = self._one(stmt, params, for_update)
         return _package_from(row) if row else None
 
     def get_package_by_arn(self, arn: str, *, for_update: bool = False) -> PackageRow | None:
-        return self._one_package(P.select().where(P.c.arn == arn), for_update)
+        return self._one_package(_GET_PACKAGE_BY_ARN, {"arn": arn}, for_update)
 
     def get_package_by_name(self, region: str, name: str, *, for_update: bool = False) -> PackageRow | None:
-        return self._one_package(P.select().where(P.c.region == region, P.c.key == name.lower()), for_update)
+        return self._one_package(_GET_PACKAGE_BY_KEY, {"region": region, "key": name.lower()}, for_update)
 
     def get_package_version(self, group_id: int, version: int, *, for_update: bool = False
                             ) -> PackageRow | None:
-        stmt = P.select().where(P.c.group_id == group_id, P.c.version == version)
-        return self._one_package(stmt, for_update)
+        return self._one_package(_GET_PACKAGE_VERSION, {"gid": group_id, "version": version}, for_update)
 
     def update_package(self, row: PackageRow) -> None:
-        self.conn.execute(P.update().where(P.c.id == row.id)
-                          .values(approval_status=row.approval_status, body=_dumps(row.body)))
+        self.conn.execute(_UPDATE_PACKAGE, {"pid": row.id, "status": row.approval_status,
+                                            "body": _dumps(row.body)})
 
     def delete_package(self, package_id: int) -> None:
         self.conn.execute(P.delete().where(P.c.id == package_id))
 
-    def _package_order(self, query: PackageQuery) -> list[sa.ColumnElement[Any]]:
-        return [P.c.name, P.c.id] if query.sort_by == "Name" else [P.c.created_us, P.c.id]
-
     def list_packages(self, query: PackageQuery, after: Cursor | None, limit: int) -> list[PackageRow]:
-        where, order = _keyset(self._package_order(query), after, query.descending)
-        stmt = P.select().where(P.c.region == query.region, *where)
         if query.group_id is not None:
-            stmt = stmt.where(P.c.group_id == query.group_id)
-        elif query.versioned is True:
-            stmt = stmt.where(P.c.group_id.is_not(None))
-        elif query.versioned is False:
-            stmt = stmt.where(P.c.group_id.is_(None))
-        if query.approval_status is not None:
-            stmt = stmt.where(P.c.approval_status == query.approval_status)
+            scope = "group"
+        else:
+            scope = {True: "versioned", False: "unversioned", None: "all"}[query.versioned]
+        stmt = _list_packages_stmt(query.sort_by == "Name", query.descending, after is not None, scope,
+                                   query.approval_status is not None, bool(query.name_contains),
+                                   query.created_after_us is not None, query.created_before_us is not None)
+        params = {"region": query.region, "limit": limit, "group_id": query.group_id,
+                  "status": query.approval_status, "created_after": query.created_after_us,
+                  "created_before": query.created_before_us, **_cursor_params(after)}
         if query.name_contains:
-            pattern = f"%{_like_escape(query.name_contains.lower())}%"
-            stmt = stmt.where(sa.func.lower(P.c.name).like(pattern, escape="\\"))
-        if query.created_after_us is not None:
-            stmt = stmt.where(P.c.created_us > query.created_after_us)
-        if query.created_before_us is not None:
-            stmt = stmt.where(P.c.created_us < query.created_before_us)
-        return [_package_from(r) for r in self.conn.execute(stmt.order_by(*order).limit(limit))]
+            params["pattern"] = f"%{_like_escape(query.name_contains.lower())}%"
+        return [_package_from(r) for r in self.conn.execute(stmt, params)]
 
     def package_cursor(self, row: PackageRow, query: PackageQuery) -> Cursor:
         return [row.name, row.id] if query.sort_by == "Name" else [row.created_us, row.id]
@@ -237,10 +288,10 @@ class SqlTransaction:
 
     # history ------------------------------------------------------------------------------
     def append_history(self, entry: HistoryEntry) -> None:
-        self.conn.execute(H.insert().values(arn=entry.arn, at_us=entry.at_us, principal=entry.principal,
-                                            field=entry.field, old_value=entry.old_value,
-                                            new_value=entry.new_value, reason=entry.reason,
-                                            request_id=entry.request_id))
+        self.conn.execute(_INSERT_HISTORY, {
+            "arn": entry.arn, "at_us": entry.at_us, "principal": entry.principal, "field": entry.field,
+            "old_value": entry.old_value, "new_value": entry.new_value, "reason": entry.reason,
+            "request_id": entry.request_id})
 
     def list_history(self, arn: str) -> list[HistoryEntry]:
         rows = self.conn.execute(H.select().where(H.c.arn == arn).order_by(H.c.id))
@@ -250,15 +301,15 @@ class SqlTransaction:
 
     # idempotency --------------------------------------------------------------------------
     def get_client_token(self, region: str, operation: str, token: str) -> tuple[str, str] | None:
-        row = self.conn.execute(sa.select(CT.c.request_hash, CT.c.result).where(
-            CT.c.region == region, CT.c.operation == operation, CT.c.token == token)).first()
+        row = self.conn.execute(_GET_TOKEN, {"region": region, "operation": operation, "token": token}).first()
         return (row.request_hash, row.result) if row else None
 
     def put_client_token(self, region: str, operation: str, token: str, request_hash: str, result: str,
                          now_us: int) -> None:
         try:
-            self.conn.execute(CT.insert().values(region=region, operation=operation, token=token,
-                                                 request_hash=request_hash, result=result, created_us=now_us))
+            self.conn.execute(_INSERT_TOKEN, {"region": region, "operation": operation, "token": token,
+                                              "request_hash": request_hash, "result": result,
+                                              "created_us": now_us})
         except sa.exc.IntegrityError as exc:
             raise DuplicateKey(token) from exc
 

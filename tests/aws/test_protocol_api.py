@@ -1,0 +1,92 @@
+"""The JSON 1.1 wire as botocore and raw HTTP clients see it: answers, errors, never a 5xx for bad input."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from botocore.exceptions import ClientError
+
+HEADERS = {"Content-Type": "application/x-amz-json-1.1",
+           "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDRAW/20261126/us-east-1/sagemaker/aws4_request, "
+                            "SignedHeaders=host, Signature=" + "0" * 64}
+
+
+def raw(server, target: str | None, body: bytes | str, **headers: str) -> httpx.Response:  # noqa: ANN001
+    h = dict(HEADERS)
+    if target is not None:
+        h["X-Amz-Target"] = target
+    h.update(headers)
+    return httpx.post(server.url + "/", content=body, headers=h)
+
+
+def test_success_carries_request_id_and_json_content_type(server) -> None:
+    r = raw(server, "SageMaker.ListModelPackageGroups", b"{}")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/x-amz-json-1.1"
+    assert len(r.headers["x-amzn-requestid"]) == 36
+    assert "ModelPackageGroupSummaryList" in r.json()
+
+
+@pytest.mark.parametrize(("target", "body", "headers", "code"), [
+    ("SageMaker.ListModelPackageGroups", b"{not json", {}, "SerializationException"),
+    ("SageMaker.ListModelPackageGroups", b"[1, 2]", {}, "SerializationException"),
+    ("SageMaker.ListModelPackageGroups", b"\xff\xfe", {}, "SerializationException"),
+    ("SageMaker.ListModelPackageGroups", b"{}", {"Content-Type": "text/plain"}, "SerializationException"),
+    ("SageMaker.NoSuchOperation", b"{}", {}, "UnknownOperationException"),
+    ("Bogus.ListModelPackageGroups", b"{}", {}, "UnknownOperationException"),
+    ("SageMaker.CreateTrainingJob", b"{}", {}, "UnknownOperationException"),
+    (None, b"{}", {}, "UnknownOperationException"),
+    ("SageMaker.DescribeModelPackageGroup", b'{"ModelPackageGroupName": 5}', {}, "SerializationException"),
+    ("SageMaker.DescribeModelPackageGroup", b"{}", {}, "ValidationException"),
+    ("SageMaker.ListModelPackageGroups", b'{"MaxResults": 500}', {}, "ValidationException"),
+    ("SageMaker.ListModelPackageGroups", b'{"NextToken": "garbage"}', {}, "ValidationException"),
+    ("SageMaker.ListModelPackageGroups", b'{"CreationTimeAfter": "yesterday"}', {}, "SerializationException"),
+])
+def test_bad_requests_get_a_clear_4xx(server, target, body, headers, code) -> None:  # noqa: ANN001
+    r = raw(server, target, body, **headers)
+    assert 400 <= r.status_code < 500, r.text
+    assert r.json()["__type"] == code
+    assert r.headers["x-amzn-errortype"] == code
+    assert r.json()["message"]
+
+
+def test_unimplemented_operation_is_not_retried(sm) -> None:
+    calls = []
+    sm.meta.events.register("before-send.sagemaker.*", lambda request, **kw: calls.append(request))
+    with pytest.raises(ClientError) as exc:
+        sm.describe_training_job(TrainingJobName="x")
+    assert exc.value.response["Error"]["Code"] == "UnknownOperationException"
+    assert "not implemented by modelreg" in exc.value.response["Error"]["Message"]
+    assert len(calls) == 1
+
+
+def test_validation_messages_are_worded_like_aws(sm) -> None:
+    with pytest.raises(ClientError) as exc:
+        sm.create_model_package_group(ModelPackageGroupName="x" * 64)
+    assert exc.value.response["Error"]["Message"] == (
+        "1 validation error detected: Value '" + "x" * 64 + "' at 'modelPackageGroupName' failed to satisfy "
+        "constraint: Member must have length less than or equal to 63")
+    with pytest.raises(ClientError) as exc:
+        sm.list_model_package_groups(MaxResults=500)
+    assert exc.value.response["Error"]["Message"] == (
+        "1 validation error detected: Value '500' at 'maxResults' failed to satisfy constraint: "
+        "Member must have value less than or equal to 100")
+
+
+def test_sts_get_caller_identity_answers_in_xml(server) -> None:
+    from tests.conftest import client
+
+    sts = client(server.url, "sts", access_key="AKIDSTS")
+    ident = sts.get_caller_identity()
+    assert ident["Account"] == "123456789012"
+    assert ident["UserId"] == "AKIDSTS"
+    assert ident["Arn"] == "arn:aws:iam::123456789012:user/AKIDSTS"
+    iam = client(server.url, "iam")
+    with pytest.raises(ClientError) as exc:
+        iam.get_role(RoleName="x")
+    assert exc.value.response["Error"]["Code"] == "InvalidAction"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_healthz(server) -> None:
+    assert httpx.get(server.url + "/healthz").json() == {"status": "ok"}

@@ -1,0 +1,121 @@
+"""The ``modelreg`` command as an operator uses it."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from modelreg import __version__
+from tests.conftest import client
+from tests.server import Server
+
+
+def modelreg(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "modelreg.cli", *args], capture_output=True, text=True,
+                          timeout=60, cwd=cwd)
+
+
+def test_version_and_help() -> None:
+    assert modelreg("--version").stdout.strip() == f"modelreg, version {__version__}"
+    help_text = modelreg("serve", "--help").stdout
+    for option in ("--host", "--port", "--data-dir", "--store", "--auth", "--keys", "--account-id"):
+        assert option in help_text
+
+
+def test_auth_none_refuses_a_public_address(tmp_path: Path) -> None:
+    result = modelreg("serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path))
+    assert result.returncode != 0
+    assert "loopback only" in result.stderr
+
+
+def test_serve_prints_the_line_to_paste(tmp_path: Path) -> None:
+    server = Server(tmp_path).start()
+    try:
+        assert f"export AWS_ENDPOINT_URL=http://127.0.0.1:{server.port}" in server.log()
+        assert (tmp_path / "modelreg.db").exists()
+    finally:
+        server.stop()
+
+
+def test_account_id_is_configurable(tmp_path: Path) -> None:
+    server = Server(tmp_path, args=["--account-id", "210987654321"]).start()
+    try:
+        arn = client(server.url).create_model_package_group(ModelPackageGroupName="g")["ModelPackageGroupArn"]
+        assert arn == "arn:aws:sagemaker:us-east-1:210987654321:model-package-group/g"
+    finally:
+        server.stop()
+
+
+def test_db_upgrade_creates_and_backs_up(tmp_path: Path) -> None:
+    first = modelreg("db", "upgrade", "--data-dir", str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    assert "empty -> 0001" in first.stdout
+    second = modelreg("db", "upgrade", "--data-dir", str(tmp_path))
+    assert second.returncode == 0 and "backup of the previous database" in second.stdout
+    assert list(tmp_path.glob("modelreg.db.*.bak"))
+
+
+def test_an_out_of_date_database_is_refused_until_upgraded(tmp_path: Path) -> None:
+    assert modelreg("db", "upgrade", "--data-dir", str(tmp_path)).returncode == 0
+    with sqlite3.connect(tmp_path / "modelreg.db") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0000'")
+    result = modelreg("serve", "--data-dir", str(tmp_path), "--port", "1")
+    assert result.returncode != 0
+    assert "modelreg db upgrade" in result.stderr
+
+
+def test_sigv4_mode_verifies_every_request(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps({"keys": [{"access_key_id": "AKIAALICE", "secret_access_key": "alice-secret",
+                                          "user": "alice"}]}))
+    server = Server(tmp_path, args=["--auth", "sigv4", "--keys", str(keys)]).start()
+    try:
+        good = client(server.url, access_key="AKIAALICE", secret="alice-secret")
+        good.create_model_package_group(ModelPackageGroupName="signed")
+        assert good.describe_model_package_group(ModelPackageGroupName="signed")["CreatedBy"][
+            "UserProfileName"] == "alice"
+        for key, secret, code in [("AKIAALICE", "wrong", "InvalidSignatureException"),
+                                  ("AKIAMALLORY", "x", "UnrecognizedClientException")]:
+            with pytest.raises(ClientError) as exc:
+                client(server.url, access_key=key, secret=secret).list_model_package_groups()
+            assert exc.value.response["Error"]["Code"] == code
+            assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        import httpx
+
+        unsigned = httpx.post(server.url + "/", content=b"{}", headers={
+            "X-Amz-Target": "SageMaker.ListModelPackageGroups", "Content-Type": "application/x-amz-json-1.1"})
+        assert unsigned.status_code == 403
+        assert unsigned.json()["__type"] == "MissingAuthenticationTokenException"
+        assert "alice-secret" not in server.log()
+    finally:
+        server.stop()
+
+
+def test_the_aws_cli_works_unchanged(server) -> None:  # noqa: ANN001
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "cli-user", "AWS_SECRET_ACCESS_KEY": "x",
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/dev/null",
+           "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+    aws = [sys.executable, "-m", "awscli"]
+
+    def run(*args: str) -> dict:
+        out = subprocess.run([*aws, "sagemaker", *args, "--endpoint-url", server.url, "--output", "json"],
+                             capture_output=True, text=True, env=env, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout) if out.stdout.strip() else {}
+
+    run("create-model-package-group", "--model-package-group-name", "cli-group")
+    arn = run("create-model-package", "--model-package-group-name", "cli-group", "--inference-specification",
+              json.dumps({"Containers": [{"Image": "img:1"}], "SupportedContentTypes": ["text/csv"],
+                          "SupportedResponseMIMETypes": ["text/csv"]}))["ModelPackageArn"]
+    run("update-model-package", "--model-package-arn", arn, "--model-approval-status", "Approved")
+    listed = run("list-model-packages", "--model-package-group-name", "cli-group",
+                 "--model-approval-status", "Approved")
+    assert [p["ModelPackageArn"] for p in listed["ModelPackageSummaryList"]] == [arn]
+    assert run("describe-model-package", "--model-package-name", arn)["CreatedBy"]["UserProfileName"] == "cli-user"
