@@ -58,17 +58,23 @@ def build_app(settings: Settings, store: Store | None = None) -> FrontDoor:
             return await json_protocol(request)
         if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
             return await handle_query(request, settings, authenticator)
-        return error_response(UnknownOperationException(
-            "No operation given: send X-Amz-Target (AWS JSON 1.1) or a form body with Action."), new_request_id())
+        return error_response(
+            UnknownOperationException(
+                "No operation given: send X-Amz-Target (AWS JSON 1.1) or a form body with Action."
+            ),
+            new_request_id(),
+        )
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    app = Starlette(routes=[
-        Route("/", root, methods=["POST"]),
-        Route("/healthz", healthz, methods=["GET"]),
-        Mount("/api", routes=api_model_packages.routes),
-    ])
+    app = Starlette(
+        routes=[
+            Route("/", root, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Mount("/api", routes=api_model_packages.routes),
+        ]
+    )
     app.state.settings = settings
     app.state.store = store
     return FrontDoor(app, root)

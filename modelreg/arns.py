@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_ARN = re.compile(r"arn:aws[a-z\-]*:(?P<service>[a-z0-9\-]+):(?P<region>[a-z0-9\-]*):(?P<account>\d{12}):"
-                  r"(?P<type>[a-z\-]+)/(?P<rest>.+)")
+_ARN = re.compile(
+    r"arn:aws[a-z\-]*:(?P<service>[a-z0-9\-]+):(?P<region>[a-z0-9\-]*):(?P<account>\d{12}):"
+    r"(?P<type>[a-z\-]+)/(?P<rest>.+)"
+)
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,9 @@ def parse(value: str) -> Arn | None:
 
 
 def sagemaker(region: str, account: str, resource_type: str, name: str) -> str:
-    """``arn:aws:sagemaker:<region>:<account>:<resource_type>/<name>``; SageMaker lower-cases names in ARNs."""
+    """``arn:aws:sagemaker:<region>:<account>:<resource_type>/<name>``.
+
+    SageMaker lower-cases names in ARNs."""
     return f"arn:aws:sagemaker:{region}:{account}:{resource_type}/{name.lower()}"
 
 
@@ -36,7 +40,7 @@ def model_package_group(region: str, account: str, name: str) -> str:
 
 
 def model_package(region: str, account: str, name: str, version: int | None = None) -> str:
-    """A versioned package is ``model-package/<group>/<version>``, an unversioned one ``model-package/<name>``."""
+    """``model-package/<group>/<version>`` for a version, ``model-package/<name>`` for an unversioned one."""
     base = sagemaker(region, account, "model-package", name)
     return base if version is None else f"{base}/{version}"
 

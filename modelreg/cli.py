@@ -22,13 +22,20 @@ def _is_loopback(host: str) -> bool:
 
 
 _store_option = click.option(
-    "--store", "store_url", default=lambda: env("STORE"), metavar="URL",
+    "--store",
+    "store_url",
+    default=lambda: env("STORE"),
+    metavar="URL",
     help="Database URL, e.g. postgresql://user@host/db. Default: SQLite at DATA_DIR/modelreg.db. "
-         "[env MODELREG_STORE]")
+    "[env MODELREG_STORE]",
+)
 _data_dir_option = click.option(
-    "--data-dir", type=click.Path(file_okay=False, path_type=Path),
-    default=lambda: env("DATA_DIR", "modelreg-data"), show_default="modelreg-data",
-    help="Folder for the embedded database and local data. [env MODELREG_DATA_DIR]")
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=lambda: env("DATA_DIR", "modelreg-data"),
+    show_default="modelreg-data",
+    help="Folder for the embedded database and local data. [env MODELREG_DATA_DIR]",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,26 +45,60 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--host", default=lambda: env("HOST", "127.0.0.1"), show_default="127.0.0.1",
-              help="Address to listen on. [env MODELREG_HOST]")
-@click.option("--port", type=int, default=lambda: int(env("PORT", str(DEFAULT_PORT)) or DEFAULT_PORT),
-              show_default=str(DEFAULT_PORT), help="TCP port to listen on. [env MODELREG_PORT]")
+@click.option(
+    "--host",
+    default=lambda: env("HOST", "127.0.0.1"),
+    show_default="127.0.0.1",
+    help="Address to listen on. [env MODELREG_HOST]",
+)
+@click.option(
+    "--port",
+    type=int,
+    default=lambda: int(env("PORT", str(DEFAULT_PORT)) or DEFAULT_PORT),
+    show_default=str(DEFAULT_PORT),
+    help="TCP port to listen on. [env MODELREG_PORT]",
+)
 @_data_dir_option
 @_store_option
-@click.option("--auth", type=click.Choice(["none", "sigv4"]), default=lambda: env("AUTH", "none"),
-              show_default="none",
-              help="none: trust the access key id in each request's signature as the user name (loopback "
-                   "only). sigv4: verify every signature against --keys. [env MODELREG_AUTH]")
-@click.option("--keys", "keys_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              default=lambda: env("KEYS"),
-              help='JSON file of allowed keys for --auth sigv4: {"keys": [{"access_key_id": ..., '
-                   '"secret_access_key": ..., "user": ...}]}. [env MODELREG_KEYS]')
-@click.option("--account-id", default=lambda: env("ACCOUNT_ID", DEFAULT_ACCOUNT_ID),
-              show_default=DEFAULT_ACCOUNT_ID, help="The 12-digit account id in ARNs. [env MODELREG_ACCOUNT_ID]")
-@click.option("--region", "default_region", default=lambda: env("REGION", "us-east-1"), show_default="us-east-1",
-              help="Region for requests that carry no SigV4 credential scope. [env MODELREG_REGION]")
-def serve(host: str, port: int, data_dir: Path, store_url: str | None, auth: str, keys_file: Path | None,
-          account_id: str, default_region: str) -> None:
+@click.option(
+    "--auth",
+    type=click.Choice(["none", "sigv4"]),
+    default=lambda: env("AUTH", "none"),
+    show_default="none",
+    help="none: trust the access key id in each request's signature as the user name (loopback "
+    "only). sigv4: verify every signature against --keys. [env MODELREG_AUTH]",
+)
+@click.option(
+    "--keys",
+    "keys_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=lambda: env("KEYS"),
+    help='JSON file of allowed keys for --auth sigv4: {"keys": [{"access_key_id": ..., '
+    '"secret_access_key": ..., "user": ...}]}. [env MODELREG_KEYS]',
+)
+@click.option(
+    "--account-id",
+    default=lambda: env("ACCOUNT_ID", DEFAULT_ACCOUNT_ID),
+    show_default=DEFAULT_ACCOUNT_ID,
+    help="The 12-digit account id in ARNs. [env MODELREG_ACCOUNT_ID]",
+)
+@click.option(
+    "--region",
+    "default_region",
+    default=lambda: env("REGION", "us-east-1"),
+    show_default="us-east-1",
+    help="Region for requests that carry no SigV4 credential scope. [env MODELREG_REGION]",
+)
+def serve(
+    host: str,
+    port: int,
+    data_dir: Path,
+    store_url: str | None,
+    auth: str,
+    keys_file: Path | None,
+    account_id: str,
+    default_region: str,
+) -> None:
     """Run the server until interrupted."""
     import uvicorn
 
@@ -65,12 +106,22 @@ def serve(host: str, port: int, data_dir: Path, store_url: str | None, auth: str
     from modelreg.store.migrate import SchemaOutOfDate
 
     if auth == "none" and not _is_loopback(host):
-        raise click.UsageError(f"--auth none trusts any caller, so it listens on loopback only; "
-                               f"use --auth sigv4 --keys FILE to listen on {host}.")
+        raise click.UsageError(
+            f"--auth none trusts any caller, so it listens on loopback only; "
+            f"use --auth sigv4 --keys FILE to listen on {host}."
+        )
     if not (account_id.isdigit() and len(account_id) == 12):
         raise click.UsageError(f"--account-id must be 12 digits, not {account_id!r}")
-    settings = Settings(host=host, port=port, data_dir=data_dir, store_url=store_url, auth=auth,
-                        keys_file=keys_file, account_id=account_id, default_region=default_region)
+    settings = Settings(
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        store_url=store_url,
+        auth=auth,
+        keys_file=keys_file,
+        account_id=account_id,
+        default_region=default_region,
+    )
     try:
         app = build_app(settings)
     except (SchemaOutOfDate, ValueError) as exc:

@@ -36,9 +36,20 @@ class Server:
     def start(self, timeout: float = 30.0) -> Server:
         log = open(self.data_dir / f"server-{self.port}.log", "ab")  # noqa: SIM115 (kept for the child)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "modelreg.cli", "serve", "--port", str(self.port),
-             "--data-dir", str(self.data_dir), *self.args],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            [
+                sys.executable,
+                "-m",
+                "modelreg.cli",
+                "serve",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+                *self.args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

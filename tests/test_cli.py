@@ -18,8 +18,9 @@ from tests.server import Server
 
 
 def modelreg(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "modelreg.cli", *args], capture_output=True, text=True,
-                          timeout=60, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "modelreg.cli", *args], capture_output=True, text=True, timeout=60, cwd=cwd
+    )
 
 
 def test_version_and_help() -> None:
@@ -73,24 +74,37 @@ def test_an_out_of_date_database_is_refused_until_upgraded(tmp_path: Path) -> No
 
 def test_sigv4_mode_verifies_every_request(tmp_path: Path) -> None:
     keys = tmp_path / "keys.json"
-    keys.write_text(json.dumps({"keys": [{"access_key_id": "AKIAALICE", "secret_access_key": "alice-secret",
-                                          "user": "alice"}]}))
+    keys.write_text(
+        json.dumps(
+            {"keys": [{"access_key_id": "AKIAALICE", "secret_access_key": "alice-secret", "user": "alice"}]}
+        )
+    )
     server = Server(tmp_path, args=["--auth", "sigv4", "--keys", str(keys)]).start()
     try:
         good = client(server.url, access_key="AKIAALICE", secret="alice-secret")
         good.create_model_package_group(ModelPackageGroupName="signed")
-        assert good.describe_model_package_group(ModelPackageGroupName="signed")["CreatedBy"][
-            "UserProfileName"] == "alice"
-        for key, secret, code in [("AKIAALICE", "wrong", "InvalidSignatureException"),
-                                  ("AKIAMALLORY", "x", "UnrecognizedClientException")]:
+        assert (
+            good.describe_model_package_group(ModelPackageGroupName="signed")["CreatedBy"]["UserProfileName"]
+            == "alice"
+        )
+        for key, secret, code in [
+            ("AKIAALICE", "wrong", "InvalidSignatureException"),
+            ("AKIAMALLORY", "x", "UnrecognizedClientException"),
+        ]:
             with pytest.raises(ClientError) as exc:
                 client(server.url, access_key=key, secret=secret).list_model_package_groups()
             assert exc.value.response["Error"]["Code"] == code
             assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
         import httpx
 
-        unsigned = httpx.post(server.url + "/", content=b"{}", headers={
-            "X-Amz-Target": "SageMaker.ListModelPackageGroups", "Content-Type": "application/x-amz-json-1.1"})
+        unsigned = httpx.post(
+            server.url + "/",
+            content=b"{}",
+            headers={
+                "X-Amz-Target": "SageMaker.ListModelPackageGroups",
+                "Content-Type": "application/x-amz-json-1.1",
+            },
+        )
         assert unsigned.status_code == 403
         assert unsigned.json()["__type"] == "MissingAuthenticationTokenException"
         assert "alice-secret" not in server.log()
@@ -98,24 +112,52 @@ def test_sigv4_mode_verifies_every_request(tmp_path: Path) -> None:
         server.stop()
 
 
-def test_the_aws_cli_works_unchanged(server) -> None:  # noqa: ANN001
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "cli-user", "AWS_SECRET_ACCESS_KEY": "x",
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/dev/null",
-           "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+def test_the_aws_cli_works_unchanged(server) -> None:
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "cli-user",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    }
     aws = [sys.executable, "-m", "awscli"]
 
     def run(*args: str) -> dict:
-        out = subprocess.run([*aws, "sagemaker", *args, "--endpoint-url", server.url, "--output", "json"],
-                             capture_output=True, text=True, env=env, timeout=120)
+        out = subprocess.run(
+            [*aws, "sagemaker", *args, "--endpoint-url", server.url, "--output", "json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout) if out.stdout.strip() else {}
 
     run("create-model-package-group", "--model-package-group-name", "cli-group")
-    arn = run("create-model-package", "--model-package-group-name", "cli-group", "--inference-specification",
-              json.dumps({"Containers": [{"Image": "img:1"}], "SupportedContentTypes": ["text/csv"],
-                          "SupportedResponseMIMETypes": ["text/csv"]}))["ModelPackageArn"]
+    arn = run(
+        "create-model-package",
+        "--model-package-group-name",
+        "cli-group",
+        "--inference-specification",
+        json.dumps(
+            {
+                "Containers": [{"Image": "img:1"}],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            }
+        ),
+    )["ModelPackageArn"]
     run("update-model-package", "--model-package-arn", arn, "--model-approval-status", "Approved")
-    listed = run("list-model-packages", "--model-package-group-name", "cli-group",
-                 "--model-approval-status", "Approved")
+    listed = run(
+        "list-model-packages",
+        "--model-package-group-name",
+        "cli-group",
+        "--model-approval-status",
+        "Approved",
+    )
     assert [p["ModelPackageArn"] for p in listed["ModelPackageSummaryList"]] == [arn]
-    assert run("describe-model-package", "--model-package-name", arn)["CreatedBy"]["UserProfileName"] == "cli-user"
+    assert (
+        run("describe-model-package", "--model-package-name", arn)["CreatedBy"]["UserProfileName"]
+        == "cli-user"
+    )

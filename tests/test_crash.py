@@ -12,7 +12,7 @@ from tests.server import Server
 
 
 @pytest.mark.slow
-def test_kill_during_concurrent_registration_loses_no_acknowledged_version(tmp_path) -> None:  # noqa: ANN001
+def test_kill_during_concurrent_registration_loses_no_acknowledged_version(tmp_path) -> None:
     server = Server(tmp_path).start()
     sm = client(server.url)
     sm.create_model_package_group(ModelPackageGroupName="crash")
@@ -26,8 +26,9 @@ def test_kill_during_concurrent_registration_loses_no_acknowledged_version(tmp_p
             if stop.is_set():
                 return
             try:
-                arn = c.create_model_package(ModelPackageGroupName="crash", InferenceSpecification={
-                    "Containers": [{"Image": "img:1"}]})["ModelPackageArn"]
+                arn = c.create_model_package(
+                    ModelPackageGroupName="crash", InferenceSpecification={"Containers": [{"Image": "img:1"}]}
+                )["ModelPackageArn"]
             except Exception:
                 return  # the server is gone: this write was never acknowledged
             with lock:
@@ -53,9 +54,9 @@ def test_kill_during_concurrent_registration_loses_no_acknowledged_version(tmp_p
         assert set(acknowledged) <= set(stored)
         versions = [int(a.rsplit("/", 1)[1]) for a in stored]
         assert len(versions) == len(set(versions))
-        next_arn = sm.create_model_package(ModelPackageGroupName="crash",
-                                           InferenceSpecification={"Containers": [{"Image": "i"}]})[
-            "ModelPackageArn"]
+        next_arn = sm.create_model_package(
+            ModelPackageGroupName="crash", InferenceSpecification={"Containers": [{"Image": "i"}]}
+        )["ModelPackageArn"]
         assert int(next_arn.rsplit("/", 1)[1]) > max(versions)
     finally:
         restarted.stop()

@@ -76,8 +76,13 @@ _ACCESS_KEY_RE = re.compile(r"[\w+=.@-]{1,128}")
 _USER_NAME_RE = re.compile(r"[\w+=,.@-]{1,64}")
 
 _UNSIGNED_PAYLOADS = frozenset({"UNSIGNED-PAYLOAD", "STREAMING-UNSIGNED-PAYLOAD-TRAILER"})
-_QUERY_AUTH_PARAMS = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-SignedHeaders",
-                      "X-Amz-Date")
+_QUERY_AUTH_PARAMS = (
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Signature",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Date",
+)
 
 
 @dataclass(frozen=True)
@@ -160,7 +165,7 @@ def parse_authorization(header: str) -> tuple[str, str, str, str] | None:
     header = header.strip()
     m = _AUTH_HEADER_RE.match(header)
     if m is None:
-        if not header.startswith(ALGORITHM) or not header[len(ALGORITHM):len(ALGORITHM) + 1].isspace():
+        if not header.startswith(ALGORITHM) or not header[len(ALGORITHM) : len(ALGORITHM) + 1].isspace():
             return None
         m = _CREDENTIAL_ANYWHERE_RE.search(header, len(ALGORITHM))
         if m is None:
@@ -324,10 +329,15 @@ class SigV4Auth:
         if entry is None:
             raise UnrecognizedClientException(MSG_UNKNOWN_KEY)
         expected, canonical_request, string_to_sign = self._compute_signature(
-            request, sig, names, entry.secret_access_key, region, service)
+            request, sig, names, entry.secret_access_key, region, service
+        )
         if not hmac.compare_digest(expected.encode(), sig.signature.encode("utf-8", "replace")):
-            log.debug("SigV4 mismatch for key %s; canonical request:\n%s\nstring to sign:\n%s",
-                      access_key, canonical_request, string_to_sign)
+            log.debug(
+                "SigV4 mismatch for key %s; canonical request:\n%s\nstring to sign:\n%s",
+                access_key,
+                canonical_request,
+                string_to_sign,
+            )
             raise InvalidSignatureException(MSG_SIGNATURE_MISMATCH)
         self._check_payload_hash(request)
         return Principal(access_key, entry.user_name, self.account_id, region, service)
@@ -354,8 +364,11 @@ class SigV4Auth:
             key, eq, value = item.partition("=")
             if eq:
                 params.setdefault(key, value)
-        problems = [f"Authorization header requires '{p}' parameter."
-                    for p in ("Credential", "Signature", "SignedHeaders") if not params.get(p)]
+        problems = [
+            f"Authorization header requires '{p}' parameter."
+            for p in ("Credential", "Signature", "SignedHeaders")
+            if not params.get(p)
+        ]
         amz_date = request.header("x-amz-date")
         http_date = request.header("date")
         if not amz_date and not http_date:
@@ -378,14 +391,23 @@ class SigV4Auth:
                 parsed = parsed.replace(tzinfo=UTC)
             epoch = int(parsed.timestamp())
             timestamp = _format_time(epoch)
-        return _Signature(algorithm=algorithm, credential=params["Credential"],
-                          signed_headers=params["SignedHeaders"], signature=params["Signature"],
-                          timestamp=timestamp, epoch=epoch, presigned=False)
+        return _Signature(
+            algorithm=algorithm,
+            credential=params["Credential"],
+            signed_headers=params["SignedHeaders"],
+            signature=params["Signature"],
+            timestamp=timestamp,
+            epoch=epoch,
+            presigned=False,
+        )
 
     @staticmethod
     def _from_query(params: dict[str, str]) -> _Signature:
-        problems = [f"AWS query-string parameters must include '{p}'."
-                    for p in _QUERY_AUTH_PARAMS if not params.get(p)]
+        problems = [
+            f"AWS query-string parameters must include '{p}'."
+            for p in _QUERY_AUTH_PARAMS
+            if not params.get(p)
+        ]
         if problems:
             problems.append("Re-examine the query-string parameters.")
             raise IncompleteSignatureException(" ".join(problems))
@@ -404,9 +426,16 @@ class SigV4Auth:
             raise IncompleteSignatureException(
                 f"X-Amz-Expires must be less than a week (in seconds) that is {MAX_PRESIGN_EXPIRES}"
             )
-        return _Signature(algorithm=params["X-Amz-Algorithm"], credential=params["X-Amz-Credential"],
-                          signed_headers=params["X-Amz-SignedHeaders"], signature=params["X-Amz-Signature"],
-                          timestamp=timestamp, epoch=epoch, presigned=True, expires=expires)
+        return _Signature(
+            algorithm=params["X-Amz-Algorithm"],
+            credential=params["X-Amz-Credential"],
+            signed_headers=params["X-Amz-SignedHeaders"],
+            signature=params["X-Amz-Signature"],
+            timestamp=timestamp,
+            epoch=epoch,
+            presigned=True,
+            expires=expires,
+        )
 
     def _skew_label(self) -> str:
         skew = self.max_skew_seconds
@@ -462,8 +491,9 @@ class SigV4Auth:
         return access_key, region, service
 
     @staticmethod
-    def _compute_signature(request: SignedRequest, sig: _Signature, names: list[str], secret: str,
-                           region: str, service: str) -> tuple[str, str, str]:
+    def _compute_signature(
+        request: SignedRequest, sig: _Signature, names: list[str], secret: str, region: str, service: str
+    ) -> tuple[str, str, str]:
         """(signature, canonical request, string to sign) of ``request`` as botocore would sign it."""
         lists = request.header_lists
         signed = HTTPHeaders()
@@ -509,18 +539,21 @@ class SigV4Auth:
             raise ServiceError(
                 f"x-amz-content-sha256 '{declared}' (chunk-signed aws-chunked upload) is not supported by "
                 "modelreg; send the payload's SHA-256 or UNSIGNED-PAYLOAD.",
-                code="NotImplemented", status=501,
+                code="NotImplemented",
+                status=501,
             )
         if not _HEX64_RE.fullmatch(declared):
             raise ServiceError(
                 "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, "
                 "or a valid sha256 value.",
-                code="InvalidArgument", status=400,
+                code="InvalidArgument",
+                status=400,
             )
         if not hmac.compare_digest(declared.lower(), hashlib.sha256(request.body).hexdigest()):
             raise ServiceError(
                 "The provided 'x-amz-content-sha256' header does not match what was computed.",
-                code="XAmzContentSHA256Mismatch", status=400,
+                code="XAmzContentSHA256Mismatch",
+                status=400,
             )
 
 
@@ -553,8 +586,10 @@ def load_keys_file(path: str | os.PathLike[str]) -> dict[str, KeyEntry]:
     if problem is not None:
         raise ValueError(f"keys file {p}: {problem}")
     if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
-        raise ValueError(f'keys file {p}: expected a JSON object {{"keys": [{{"access_key_id": ..., '
-                         f'"secret_access_key": ..., "user": ...}}, ...]}}')
+        raise ValueError(
+            f'keys file {p}: expected a JSON object {{"keys": [{{"access_key_id": ..., '
+            f'"secret_access_key": ..., "user": ...}}, ...]}}'
+        )
     keys: dict[str, KeyEntry] = {}
     allowed = {"access_key_id", "secret_access_key", "user"}
     for i, entry in enumerate(data["keys"]):
@@ -563,8 +598,10 @@ def load_keys_file(path: str | os.PathLike[str]) -> dict[str, KeyEntry]:
             raise ValueError(f"{where} must be an object with access_key_id, secret_access_key and user")
         unknown = sorted(set(entry) - allowed)
         if unknown:
-            raise ValueError(f"{where} has unknown field(s) {', '.join(map(repr, unknown))}; "
-                             f"allowed: access_key_id, secret_access_key, user")
+            raise ValueError(
+                f"{where} has unknown field(s) {', '.join(map(repr, unknown))}; "
+                f"allowed: access_key_id, secret_access_key, user"
+            )
         access_key = entry.get("access_key_id")
         if not isinstance(access_key, str) or not _ACCESS_KEY_RE.fullmatch(access_key):
             raise ValueError(f"{where}.access_key_id must be 1-128 characters of letters, digits and _+=.@-")
@@ -573,8 +610,9 @@ def load_keys_file(path: str | os.PathLike[str]) -> dict[str, KeyEntry]:
             raise ValueError(f"{where}.secret_access_key (key {access_key}) must be a non-empty string")
         user = entry.get("user", access_key)
         if not isinstance(user, str) or not _USER_NAME_RE.fullmatch(user):
-            raise ValueError(f"{where}.user (key {access_key}) must be 1-64 characters of letters, "
-                             "digits and _+=,.@-")
+            raise ValueError(
+                f"{where}.user (key {access_key}) must be 1-64 characters of letters, digits and _+=,.@-"
+            )
         if access_key in keys:
             raise ValueError(f"{where}: access key {access_key} is listed twice")
         keys[access_key] = KeyEntry(secret_access_key=secret, user_name=user)

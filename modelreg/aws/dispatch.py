@@ -49,8 +49,10 @@ class RequestContext:
         p = self.principal
         return {
             "UserProfileName": p.user_name,
-            "IamIdentity": {"Arn": f"arn:aws:iam::{self.account}:user/{p.user_name}",
-                            "PrincipalId": p.access_key_id},
+            "IamIdentity": {
+                "Arn": f"arn:aws:iam::{self.account}:user/{p.user_name}",
+                "PrincipalId": p.access_key_id,
+            },
         }
 
 

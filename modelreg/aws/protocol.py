@@ -41,8 +41,9 @@ def new_request_id() -> str:
     return str(uuid.uuid4())
 
 
-def json_response(payload: dict[str, Any], request_id: str, status: int = 200,
-                  headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    payload: dict[str, Any], request_id: str, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     all_headers = {"x-amzn-RequestId": request_id}
     if headers:
         all_headers.update(headers)
@@ -51,14 +52,21 @@ def json_response(payload: dict[str, Any], request_id: str, status: int = 200,
 
 def error_response(error: ServiceError, request_id: str) -> Response:
     """The JSON 1.1 error shape; ``__type`` in the body is what botocore reads."""
-    return json_response({"__type": error.code, "message": error.message}, request_id, error.status,
-                         {"X-Amzn-ErrorType": error.code})
+    return json_response(
+        {"__type": error.code, "message": error.message},
+        request_id,
+        error.status,
+        {"X-Amzn-ErrorType": error.code},
+    )
 
 
 def internal_error_response(request_id: str) -> Response:
-    return json_response({"__type": "InternalFailure",
-                          "message": f"An internal error occurred (request {request_id})."},
-                         request_id, 500, {"X-Amzn-ErrorType": "InternalFailure"})
+    return json_response(
+        {"__type": "InternalFailure", "message": f"An internal error occurred (request {request_id})."},
+        request_id,
+        500,
+        {"X-Amzn-ErrorType": "InternalFailure"},
+    )
 
 
 def parse_timestamp(value: Any, member: str) -> float:
@@ -110,8 +118,9 @@ class JsonProtocol:
             log.exception("request %s failed", request_id)
             return internal_error_response(request_id)
 
-    def _prepare(self, request: Request, body: bytes, request_id: str
-                 ) -> tuple[dispatch.RequestContext, dispatch.Handler, dict[str, Any]]:
+    def _prepare(
+        self, request: Request, body: bytes, request_id: str
+    ) -> tuple[dispatch.RequestContext, dispatch.Handler, dict[str, Any]]:
         target = request.headers.get("x-amz-target", "")
         prefix, _, name = target.partition(".")
         service = spec.TARGET_PREFIXES.get(prefix)
@@ -127,7 +136,8 @@ class JsonProtocol:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type not in _ACCEPTED_CONTENT_TYPES:
             raise SerializationException(
-                f"Unsupported Content-Type '{content_type}': send {JSON_CONTENT_TYPE} with a JSON object body."
+                f"Unsupported Content-Type '{content_type}': "
+                f"send {JSON_CONTENT_TYPE} with a JSON object body."
             )
         principal = self.authenticator.authenticate(signed_request(request, body))
         try:
@@ -137,8 +147,14 @@ class JsonProtocol:
         if not isinstance(params, dict):
             raise SerializationException("The request body must be a JSON object.")
         validate_input(op_model.input_shape, params)
-        ctx = dispatch.RequestContext(principal=principal, request_id=request_id, settings=self.settings,
-                                      store=self.store, service=service, operation=name)
+        ctx = dispatch.RequestContext(
+            principal=principal,
+            request_id=request_id,
+            settings=self.settings,
+            store=self.store,
+            service=service,
+            operation=name,
+        )
         return ctx, handler, params
 
 
@@ -146,6 +162,8 @@ def require(params: dict[str, Any], member: str) -> Any:
     """A member the handler cannot do without (the spec may call it optional)."""
     value = params.get(member)
     if value is None:
-        raise ValidationException(f"1 validation error detected: Value null at '{member[0].lower()}"
-                                  f"{member[1:]}' failed to satisfy constraint: Member must not be null")
+        raise ValidationException(
+            f"1 validation error detected: Value null at '{member[0].lower()}"
+            f"{member[1:]}' failed to satisfy constraint: Member must not be null"
+        )
     return value

@@ -25,9 +25,13 @@ def _xml(body: str, status: int, request_id: str) -> Response:
 
 
 def _error(code: str, message: str, status: int, request_id: str) -> Response:
-    return _xml(f"<ErrorResponse><Error><Type>Sender</Type><Code>{escape(code)}</Code>"
-                f"<Message>{escape(message)}</Message></Error><RequestId>{request_id}</RequestId>"
-                "</ErrorResponse>", status, request_id)
+    return _xml(
+        f"<ErrorResponse><Error><Type>Sender</Type><Code>{escape(code)}</Code>"
+        f"<Message>{escape(message)}</Message></Error><RequestId>{request_id}</RequestId>"
+        "</ErrorResponse>",
+        status,
+        request_id,
+    )
 
 
 async def handle_query(request: Request, settings: Settings, authenticator: Authenticator) -> Response:
@@ -40,8 +44,13 @@ async def handle_query(request: Request, settings: Settings, authenticator: Auth
     except ServiceError as error:
         return _error(error.code, error.message, error.status, request_id)
     if action != "GetCallerIdentity":
-        return _error("InvalidAction", f"The action {action or '(none)'} is not valid for this endpoint; "
-                      "modelreg answers only STS GetCallerIdentity over the query protocol.", 400, request_id)
+        return _error(
+            "InvalidAction",
+            f"The action {action or '(none)'} is not valid for this endpoint; "
+            "modelreg answers only STS GetCallerIdentity over the query protocol.",
+            400,
+            request_id,
+        )
     user = escape(principal.user_name)
     arn = f"arn:aws:iam::{settings.account_id}:user/{user}"
     return _xml(
@@ -49,4 +58,7 @@ async def handle_query(request: Request, settings: Settings, authenticator: Auth
         f"<Arn>{arn}</Arn><UserId>{escape(principal.access_key_id)}</UserId>"
         f"<Account>{settings.account_id}</Account></GetCallerIdentityResult>"
         f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata>"
-        "</GetCallerIdentityResponse>", 200, request_id)
+        "</GetCallerIdentityResponse>",
+        200,
+        request_id,
+    )

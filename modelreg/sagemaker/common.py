@@ -20,7 +20,7 @@ def epoch_param_us(params: dict[str, Any], member: str) -> int | None:
     value = params.get(member)
     if value is None:
         return None
-    return int(round(parse_timestamp(value, member) * 1_000_000))
+    return round(parse_timestamp(value, member) * 1_000_000)
 
 
 def group_name_and_region(ctx: RequestContext, name_or_arn: str) -> tuple[str, str]:
@@ -34,7 +34,9 @@ def group_arn(ctx: RequestContext, name: str, region: str | None = None) -> str:
     return arns.model_package_group(region or ctx.region, ctx.account, name)
 
 
-def get_group(tx: Transaction, ctx: RequestContext, name_or_arn: str, *, for_update: bool = False) -> GroupRow:
+def get_group(
+    tx: Transaction, ctx: RequestContext, name_or_arn: str, *, for_update: bool = False
+) -> GroupRow:
     """The group named (or ARN'd) by the caller, or SageMaker's "does not exist" error."""
     name, region = group_name_and_region(ctx, name_or_arn)
     group = tx.get_group(region, name, for_update=for_update)
@@ -43,15 +45,17 @@ def get_group(tx: Transaction, ctx: RequestContext, name_or_arn: str, *, for_upd
     return group
 
 
-def find_package(tx: Transaction, ctx: RequestContext, name_or_arn: str, *, for_update: bool = False
-                 ) -> PackageRow | None:
+def find_package(
+    tx: Transaction, ctx: RequestContext, name_or_arn: str, *, for_update: bool = False
+) -> PackageRow | None:
     """A package by ARN (versioned or not), by unversioned name, or by ``<group>/<version>``."""
     arn = arns.parse(name_or_arn)
     if arn is not None:
         if arn.resource_type != "model-package":
             return None
-        return tx.get_package_by_arn(name_or_arn.lower(), for_update=for_update) or \
-            _by_group_version(tx, arn.region, arn.resource, for_update)
+        return tx.get_package_by_arn(name_or_arn.lower(), for_update=for_update) or _by_group_version(
+            tx, arn.region, arn.resource, for_update
+        )
     found = tx.get_package_by_name(ctx.region, name_or_arn, for_update=for_update)
     if found is None and "/" in name_or_arn:
         found = _by_group_version(tx, ctx.region, name_or_arn, for_update)
@@ -78,8 +82,9 @@ def package_arn_for(ctx: RequestContext, name_or_arn: str) -> str:
     return arns.model_package(ctx.region, ctx.account, name_or_arn)
 
 
-def get_package(tx: Transaction, ctx: RequestContext, name_or_arn: str, *, for_update: bool = False
-                ) -> PackageRow:
+def get_package(
+    tx: Transaction, ctx: RequestContext, name_or_arn: str, *, for_update: bool = False
+) -> PackageRow:
     found = find_package(tx, ctx, name_or_arn, for_update=for_update)
     if found is None:
         raise ValidationException(f"ModelPackage {package_arn_for(ctx, name_or_arn)} does not exist.")

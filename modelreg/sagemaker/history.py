@@ -26,31 +26,65 @@ def _reason(request: dict[str, Any], member: str) -> str | None:
     return (request.get("ModelLifeCycle") or {}).get("StageDescription")
 
 
-def record_changes(tx: Transaction, ctx: RequestContext, arn: str, before: dict[str, Any] | None,
-                   after: dict[str, Any], at_us: int, request: dict[str, Any]) -> None:
+def record_changes(
+    tx: Transaction,
+    ctx: RequestContext,
+    arn: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+    at_us: int,
+    request: dict[str, Any],
+) -> None:
     """Append one entry per tracked member whose value differs between ``before`` and ``after``;
     ``request`` is the request that made the change (its reasons are recorded)."""
     for member in TRACKED:
         old, new = _value(before, member), _value(after, member)
         if old != new:
-            tx.append_history(HistoryEntry(arn=arn, at_us=at_us, principal=ctx.principal.user_name,
-                                           field=member, old_value=old, new_value=new,
-                                           reason=_reason(request, member), request_id=ctx.request_id))
+            tx.append_history(
+                HistoryEntry(
+                    arn=arn,
+                    at_us=at_us,
+                    principal=ctx.principal.user_name,
+                    field=member,
+                    old_value=old,
+                    new_value=new,
+                    reason=_reason(request, member),
+                    request_id=ctx.request_id,
+                )
+            )
 
 
-def record_deletion(tx: Transaction, ctx: RequestContext, arn: str, before: dict[str, Any], at_us: int) -> None:
-    tx.append_history(HistoryEntry(arn=arn, at_us=at_us, principal=ctx.principal.user_name, field="Deleted",
-                                   old_value=_value(before, "ModelApprovalStatus"), new_value=None,
-                                   reason=None, request_id=ctx.request_id))
+def record_deletion(
+    tx: Transaction, ctx: RequestContext, arn: str, before: dict[str, Any], at_us: int
+) -> None:
+    tx.append_history(
+        HistoryEntry(
+            arn=arn,
+            at_us=at_us,
+            principal=ctx.principal.user_name,
+            field="Deleted",
+            old_value=_value(before, "ModelApprovalStatus"),
+            new_value=None,
+            reason=None,
+            request_id=ctx.request_id,
+        )
+    )
 
 
 def as_json(entry: HistoryEntry) -> dict[str, Any]:
     """One ledger entry as modelreg's own API returns it."""
+
     def decode(value: str | None) -> Any:
         if value is not None and value.startswith("{"):
             return json.loads(value)
         return value
 
-    return {"at": entry.at_us / 1_000_000, "principal": entry.principal, "field": entry.field,
-            "from": decode(entry.old_value), "to": decode(entry.new_value), "reason": entry.reason,
-            "request_id": entry.request_id}
+    return {
+        "at": entry.at_us / 1_000_000,
+        "principal": entry.principal,
+        "field": entry.field,
+        "from": decode(entry.old_value),
+        "to": decode(entry.new_value),
+        "reason": entry.reason,
+        "request_id": entry.request_id,
+    }

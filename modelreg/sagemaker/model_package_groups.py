@@ -11,8 +11,13 @@ from modelreg.sagemaker import pagination
 from modelreg.sagemaker.common import epoch_param_us, get_group, group_arn, tag_dict, us_to_epoch
 from modelreg.store.base import DuplicateKey, GroupQuery, GroupRow
 
-_SUMMARY_MEMBERS = ("ModelPackageGroupName", "ModelPackageGroupArn", "ModelPackageGroupDescription",
-                    "CreationTime", "ModelPackageGroupStatus")
+_SUMMARY_MEMBERS = (
+    "ModelPackageGroupName",
+    "ModelPackageGroupArn",
+    "ModelPackageGroupDescription",
+    "CreationTime",
+    "ModelPackageGroupStatus",
+)
 
 
 @operation("sagemaker", "CreateModelPackageGroup")
@@ -56,8 +61,9 @@ def list_model_package_groups(ctx: RequestContext, params: dict[str, Any]) -> di
         descending=(params.get("SortOrder") or "Ascending") == "Descending",
     )
     with ctx.store.read() as tx:
-        rows, token = pagination.page(params, lambda after, n: tx.list_groups(query, after, n),
-                                      lambda r: tx.group_cursor(r, query))
+        rows, token = pagination.page(
+            params, lambda after, n: tx.list_groups(query, after, n), lambda r: tx.group_cursor(r, query)
+        )
     summaries = [{k: r.body[k] for k in _SUMMARY_MEMBERS if k in r.body} for r in rows]
     return {"ModelPackageGroupSummaryList": summaries, "NextToken": token}
 

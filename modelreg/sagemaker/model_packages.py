@@ -28,12 +28,29 @@ from modelreg.store.base import DuplicateKey, PackageQuery, PackageRow, Transact
 PENDING = "PendingManualApproval"
 # request members that are not part of the stored resource
 _NOT_STORED = {"ClientToken", "Tags"}
-_SUMMARY_MEMBERS = ("ModelPackageName", "ModelPackageGroupName", "ModelPackageVersion", "ModelPackageArn",
-                    "ModelPackageDescription", "CreationTime", "ModelPackageStatus", "ModelApprovalStatus",
-                    "ModelLifeCycle", "ModelPackageRegistrationType")
-_BATCH_SUMMARY_MEMBERS = ("ModelPackageGroupName", "ModelPackageVersion", "ModelPackageArn",
-                          "ModelPackageDescription", "CreationTime", "InferenceSpecification",
-                          "ModelPackageStatus", "ModelApprovalStatus", "ModelPackageRegistrationType")
+_SUMMARY_MEMBERS = (
+    "ModelPackageName",
+    "ModelPackageGroupName",
+    "ModelPackageVersion",
+    "ModelPackageArn",
+    "ModelPackageDescription",
+    "CreationTime",
+    "ModelPackageStatus",
+    "ModelApprovalStatus",
+    "ModelLifeCycle",
+    "ModelPackageRegistrationType",
+)
+_BATCH_SUMMARY_MEMBERS = (
+    "ModelPackageGroupName",
+    "ModelPackageVersion",
+    "ModelPackageArn",
+    "ModelPackageDescription",
+    "CreationTime",
+    "InferenceSpecification",
+    "ModelPackageStatus",
+    "ModelApprovalStatus",
+    "ModelPackageRegistrationType",
+)
 
 
 def request_digest(params: dict[str, Any]) -> str:
@@ -54,7 +71,8 @@ def replay_client_token(tx: Transaction, ctx: RequestContext, params: dict[str, 
     digest, result = seen
     if digest != request_digest(params):
         raise ValidationException(
-            f"ClientToken {token} was already used with different parameters; use a new token for a new request."
+            f"ClientToken {token} was already used with different parameters; "
+            "use a new token for a new request."
         )
     return result
 
@@ -69,21 +87,30 @@ def remember_client_token(tx: Transaction, ctx: RequestContext, params: dict[str
 def create_model_package(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     group_name, package_name = params.get("ModelPackageGroupName"), params.get("ModelPackageName")
     if group_name and package_name:
-        raise ValidationException("Both ModelPackageName and ModelPackageGroupName are provided in the input. "
-                                  "Cannot determine which one to use.")
+        raise ValidationException(
+            "Both ModelPackageName and ModelPackageGroupName are provided in the input. "
+            "Cannot determine which one to use."
+        )
     if not group_name and not package_name:
-        raise ValidationException("Missing ARN. Give ModelPackageGroupName (a versioned package in a group) "
-                                  "or ModelPackageName (an unversioned package).")
+        raise ValidationException(
+            "Missing ARN. Give ModelPackageGroupName (a versioned package in a group) "
+            "or ModelPackageName (an unversioned package)."
+        )
     if group_name and params.get("Tags"):
-        raise ValidationException("Tags cannot be set on a versioned model package: it uses the tags of its "
-                                  "model package group. Tag the group instead.")
+        raise ValidationException(
+            "Tags cannot be set on a versioned model package: it uses the tags of its "
+            "model package group. Tag the group instead."
+        )
     try:
         with ctx.store.write() as tx:
             replayed = replay_client_token(tx, ctx, params)
             if replayed is not None:
                 return {"ModelPackageArn": replayed}
-            arn = (_create_version(tx, ctx, params, group_name) if group_name
-                   else _create_unversioned(tx, ctx, params, package_name))
+            arn = (
+                _create_version(tx, ctx, params, group_name)
+                if group_name
+                else _create_unversioned(tx, ctx, params, package_name)
+            )
             remember_client_token(tx, ctx, params, arn)
     except DuplicateKey:
         # A concurrent request with the same ClientToken committed first: answer with its result.
@@ -109,17 +136,27 @@ def _create_version(tx: Transaction, ctx: RequestContext, params: dict[str, Any]
     version, created_us = tx.next_version(group, ctx.now_us())
     arn = arns.model_package(group.region, ctx.account, group.name, version)
     body = _stored_members(ctx, params)
-    body.update({
-        "ModelPackageName": group.name,
-        "ModelPackageGroupName": group.name,
-        "ModelPackageVersion": version,
-        "ModelPackageArn": arn,
-        "CreationTime": us_to_epoch(created_us),
-        "LastModifiedTime": us_to_epoch(created_us),
-        "ModelApprovalStatus": params.get("ModelApprovalStatus") or PENDING,
-    })
-    row = PackageRow(region=group.region, name=group.name, arn=arn, created_us=created_us, body=body,
-                     group_id=group.id, version=version, approval_status=body["ModelApprovalStatus"])
+    body.update(
+        {
+            "ModelPackageName": group.name,
+            "ModelPackageGroupName": group.name,
+            "ModelPackageVersion": version,
+            "ModelPackageArn": arn,
+            "CreationTime": us_to_epoch(created_us),
+            "LastModifiedTime": us_to_epoch(created_us),
+            "ModelApprovalStatus": params.get("ModelApprovalStatus") or PENDING,
+        }
+    )
+    row = PackageRow(
+        region=group.region,
+        name=group.name,
+        arn=arn,
+        created_us=created_us,
+        body=body,
+        group_id=group.id,
+        version=version,
+        approval_status=body["ModelApprovalStatus"],
+    )
     tx.insert_package(row)
     history.record_changes(tx, ctx, arn, None, body, created_us, params)
     return arn
@@ -127,14 +164,28 @@ def _create_version(tx: Transaction, ctx: RequestContext, params: dict[str, Any]
 
 def _create_unversioned(tx: Transaction, ctx: RequestContext, params: dict[str, Any], name: str) -> str:
     if arns.parse(name) is not None:
-        raise ValidationException("ModelPackageName must be a name, not an ARN, when creating a model package.")
+        raise ValidationException(
+            "ModelPackageName must be a name, not an ARN, when creating a model package."
+        )
     arn = arns.model_package(ctx.region, ctx.account, name)
     now = ctx.now_us()
     body = _stored_members(ctx, params)
-    body.update({"ModelPackageName": name, "ModelPackageArn": arn, "CreationTime": us_to_epoch(now),
-                 "LastModifiedTime": us_to_epoch(now)})
-    row = PackageRow(region=ctx.region, name=name, arn=arn, created_us=now, body=body,
-                     approval_status=body.get("ModelApprovalStatus"))
+    body.update(
+        {
+            "ModelPackageName": name,
+            "ModelPackageArn": arn,
+            "CreationTime": us_to_epoch(now),
+            "LastModifiedTime": us_to_epoch(now),
+        }
+    )
+    row = PackageRow(
+        region=ctx.region,
+        name=name,
+        arn=arn,
+        created_us=now,
+        body=body,
+        approval_status=body.get("ModelApprovalStatus"),
+    )
     try:
         tx.insert_package(row)
     except DuplicateKey:
@@ -158,8 +209,10 @@ def batch_describe_model_package(ctx: RequestContext, params: dict[str, Any]) ->
         for arn in params["ModelPackageArnList"]:
             row = find_package(tx, ctx, arn)
             if row is None:
-                errors[arn] = {"ErrorCode": "ValidationException",
-                               "ErrorResponse": f"ModelPackage {arn} does not exist."}
+                errors[arn] = {
+                    "ErrorCode": "ValidationException",
+                    "ErrorResponse": f"ModelPackage {arn} does not exist.",
+                }
             else:
                 summaries[arn] = {k: row.body[k] for k in _BATCH_SUMMARY_MEMBERS if k in row.body}
     return {"ModelPackageSummaries": summaries, "BatchDescribeModelPackageErrorMap": errors}
@@ -189,8 +242,9 @@ def list_model_packages(ctx: RequestContext, params: dict[str, Any]) -> dict[str
             if group is None:
                 return {"ModelPackageSummaryList": []}
             query.group_id = group.id
-        rows, token = pagination.page(params, lambda after, n: tx.list_packages(query, after, n),
-                                      lambda r: tx.package_cursor(r, query))
+        rows, token = pagination.page(
+            params, lambda after, n: tx.list_packages(query, after, n), lambda r: tx.package_cursor(r, query)
+        )
     summaries = [{k: r.body[k] for k in _SUMMARY_MEMBERS if k in r.body} for r in rows]
     return {"ModelPackageSummaryList": summaries, "NextToken": token}
 
@@ -219,11 +273,18 @@ def apply_update(row: PackageRow, params: dict[str, Any]) -> dict[str, Any]:
     status = params.get("ModelApprovalStatus")
     if status is not None:
         if row.version is None:
-            raise ValidationException("ModelApprovalStatus applies only to versioned model packages; "
-                                      f"{row.arn} is unversioned.")
+            raise ValidationException(
+                f"ModelApprovalStatus applies only to versioned model packages; {row.arn} is unversioned."
+            )
         body["ModelApprovalStatus"] = status
-    for member in ("ApprovalDescription", "InferenceSpecification", "SourceUri", "ModelCard", "ModelLifeCycle",
-                   "ModelPackageRegistrationType"):
+    for member in (
+        "ApprovalDescription",
+        "InferenceSpecification",
+        "SourceUri",
+        "ModelCard",
+        "ModelLifeCycle",
+        "ModelPackageRegistrationType",
+    ):
         if params.get(member) is not None:
             body[member] = params[member]
     metadata = dict(body.get("CustomerMetadataProperties") or {})
@@ -240,8 +301,9 @@ def apply_update(row: PackageRow, params: dict[str, Any]) -> dict[str, Any]:
         names = {spec["Name"] for spec in existing}
         for spec in additions:
             if spec["Name"] in names:
-                raise ValidationException(f"An additional inference specification named {spec['Name']} "
-                                          f"already exists on {row.arn}.")
+                raise ValidationException(
+                    f"An additional inference specification named {spec['Name']} already exists on {row.arn}."
+                )
             names.add(spec["Name"])
             existing.append(spec)
         body["AdditionalInferenceSpecifications"] = existing

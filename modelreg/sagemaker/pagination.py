@@ -20,7 +20,9 @@ _IGNORED = {"NextToken", "MaxResults"}
 
 
 def query_digest(params: dict[str, Any]) -> str:
-    canonical = json.dumps({k: v for k, v in params.items() if k not in _IGNORED}, sort_keys=True, default=str)
+    canonical = json.dumps(
+        {k: v for k, v in params.items() if k not in _IGNORED}, sort_keys=True, default=str
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
@@ -41,8 +43,10 @@ def decode_token(token: str | None, params: dict[str, Any]) -> list[Any] | None:
     except (ValueError, KeyError, TypeError):
         raise ValidationException("Invalid NextToken: it was not issued by this server.") from None
     if digest != query_digest(params):
-        raise ValidationException("Invalid NextToken: it was issued for a different query; "
-                                  "send the same parameters as the first request.")
+        raise ValidationException(
+            "Invalid NextToken: it was issued for a different query; "
+            "send the same parameters as the first request."
+        )
     return cursor
 
 

@@ -25,13 +25,18 @@ def _group_filter(expression: dict[str, Any] | None) -> str | None:
     if not expression or expression.get("Operator", "And") != "And":
         return None
     for f in expression.get("Filters") or []:
-        if f.get("Name") == "ModelPackageGroupName" and f.get("Operator", "Equals") == "Equals" and f.get("Value"):
+        if (
+            f.get("Name") == "ModelPackageGroupName"
+            and f.get("Operator", "Equals") == "Equals"
+            and f.get("Value")
+        ):
             return f["Value"]
     return None
 
 
-def _package_records(tx: Transaction, ctx: RequestContext, expression: dict[str, Any] | None
-                     ) -> Iterator[dict[str, Any]]:
+def _package_records(
+    tx: Transaction, ctx: RequestContext, expression: dict[str, Any] | None
+) -> Iterator[dict[str, Any]]:
     group_id = None
     only_group = _group_filter(expression)
     if only_group is not None:
@@ -64,13 +69,17 @@ def _group_records(tx: Transaction, ctx: RequestContext) -> Iterator[dict[str, A
 def search(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     resource = params["Resource"]
     if resource not in SUPPORTED:
-        raise ValidationException(f"modelreg searches only {' and '.join(SUPPORTED)} resources, not {resource}.")
+        raise ValidationException(
+            f"modelreg searches only {' and '.join(SUPPORTED)} resources, not {resource}."
+        )
     expression = params.get("SearchExpression")
     matches = compile_expression(expression, resource)
     sort_by = params.get("SortBy") or "LastModifiedTime"
     descending = (params.get("SortOrder") or "Descending") == "Descending"
     with ctx.store.read() as tx:
-        records = _package_records(tx, ctx, expression) if resource == "ModelPackage" else _group_records(tx, ctx)
+        records = (
+            _package_records(tx, ctx, expression) if resource == "ModelPackage" else _group_records(tx, ctx)
+        )
         hits = [r for r in records if matches(r)]
     arn_member = "ModelPackageArn" if resource == "ModelPackage" else "ModelPackageGroupArn"
     hits.sort(key=lambda r: r.get(arn_member, ""))  # deterministic order among equal sort keys
@@ -78,7 +87,7 @@ def search(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     cursor = pagination.decode_token(params.get("NextToken"), params)
     start = int(cursor[0]) if cursor else 0
     limit = params.get("MaxResults") or 10
-    page = hits[start:start + limit]
+    page = hits[start : start + limit]
     token = pagination.encode_token([start + limit], params) if start + limit < len(hits) else None
     results = [{resource: {k: v for k, v in r.items() if not k.startswith("__")}} for r in page]
     return {"Results": results, "NextToken": token, "TotalHits": {"Value": len(hits), "Relation": "EqualTo"}}

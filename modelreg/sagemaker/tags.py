@@ -48,8 +48,9 @@ def add_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         arn = _taggable_arn(tx, params["ResourceArn"])
         existing = {k for k, _ in tx.list_tags(arn)}
         if len(existing | set(tags)) > MAX_TAGS:
-            raise ResourceLimitExceeded(f"A resource can have at most {MAX_TAGS} tags; {arn} would have "
-                                        f"{len(existing | set(tags))}.")
+            raise ResourceLimitExceeded(
+                f"A resource can have at most {MAX_TAGS} tags; {arn} would have {len(existing | set(tags))}."
+            )
         tx.put_tags(arn, tags)
     return {"Tags": params["Tags"]}
 

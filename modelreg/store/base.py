@@ -135,8 +135,9 @@ class Transaction(Protocol):
     def get_package_by_name(self, region: str, name: str, *, for_update: bool = False) -> PackageRow | None:
         """An unversioned package by name (case-insensitive)."""
 
-    def get_package_version(self, group_id: int, version: int, *, for_update: bool = False
-                            ) -> PackageRow | None: ...
+    def get_package_version(
+        self, group_id: int, version: int, *, for_update: bool = False
+    ) -> PackageRow | None: ...
 
     def update_package(self, row: PackageRow) -> None:
         """Write back ``approval_status`` and ``body``."""
@@ -147,7 +148,9 @@ class Transaction(Protocol):
 
     def package_cursor(self, row: PackageRow, query: PackageQuery) -> Cursor: ...
 
-    def iter_packages(self, region: str, group_id: int | None = None, batch: int = 500) -> Iterator[PackageRow]:
+    def iter_packages(
+        self, region: str, group_id: int | None = None, batch: int = 500
+    ) -> Iterator[PackageRow]:
         """Every package of a region (or of one group), in creation order, fetched in batches."""
 
     def iter_groups(self, region: str, batch: int = 500) -> Iterator[GroupRow]: ...
@@ -158,7 +161,9 @@ class Transaction(Protocol):
 
     def delete_tags(self, arn: str, keys: Sequence[str]) -> None: ...
 
-    def list_tags(self, arn: str, after_key: str | None = None, limit: int | None = None) -> list[tuple[str, str]]:
+    def list_tags(
+        self, arn: str, after_key: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, str]]:
         """Tags of one resource as (key, value), sorted by key, after ``after_key``."""
 
     def tags_for(self, arns: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
@@ -175,8 +180,9 @@ class Transaction(Protocol):
     def get_client_token(self, region: str, operation: str, token: str) -> tuple[str, str] | None:
         """(request_hash, result) recorded for a ClientToken, if any."""
 
-    def put_client_token(self, region: str, operation: str, token: str, request_hash: str, result: str,
-                         now_us: int) -> None: ...
+    def put_client_token(
+        self, region: str, operation: str, token: str, request_hash: str, result: str, now_us: int
+    ) -> None: ...
 
 
 class Store(Protocol):

@@ -38,10 +38,14 @@ _GET_GROUP = G.select().where(G.c.region == _b("region"), G.c.key == _b("key"))
 _INSERT_GROUP = G.insert().returning(G.c.id)
 _UPDATE_GROUP = G.update().where(G.c.id == _b("gid")).values(body=_b("body"), policy=_b("policy"))
 _NEXT_VERSION = (
-    G.update().where(G.c.id == _b("gid"))
-    .values(last_version=G.c.last_version + 1,
-            last_created_us=sa.case((G.c.last_created_us < _b("now_us"), _b("now_us")),
-                                    else_=G.c.last_created_us + 1))
+    G.update()
+    .where(G.c.id == _b("gid"))
+    .values(
+        last_version=G.c.last_version + 1,
+        last_created_us=sa.case(
+            (G.c.last_created_us < _b("now_us"), _b("now_us")), else_=G.c.last_created_us + 1
+        ),
+    )
     .returning(G.c.last_version, G.c.last_created_us)
 )
 _INSERT_PACKAGE = P.insert().returning(P.c.id)
@@ -51,7 +55,8 @@ _GET_PACKAGE_VERSION = P.select().where(P.c.group_id == _b("gid"), P.c.version =
 _UPDATE_PACKAGE = P.update().where(P.c.id == _b("pid")).values(approval_status=_b("status"), body=_b("body"))
 _INSERT_HISTORY = H.insert()
 _GET_TOKEN = sa.select(CT.c.request_hash, CT.c.result).where(
-    CT.c.region == _b("region"), CT.c.operation == _b("operation"), CT.c.token == _b("token"))
+    CT.c.region == _b("region"), CT.c.operation == _b("operation"), CT.c.token == _b("token")
+)
 _INSERT_TOKEN = CT.insert()
 
 
@@ -60,15 +65,31 @@ def _like_escape(text: str) -> str:
 
 
 def _group_from(row: Any) -> GroupRow:
-    return GroupRow(region=row.region, name=row.name, arn=row.arn, created_us=row.created_us,
-                    body=json.loads(row.body), id=row.id, last_version=row.last_version,
-                    last_created_us=row.last_created_us, policy=row.policy)
+    return GroupRow(
+        region=row.region,
+        name=row.name,
+        arn=row.arn,
+        created_us=row.created_us,
+        body=json.loads(row.body),
+        id=row.id,
+        last_version=row.last_version,
+        last_created_us=row.last_created_us,
+        policy=row.policy,
+    )
 
 
 def _package_from(row: Any) -> PackageRow:
-    return PackageRow(region=row.region, name=row.name, arn=row.arn, created_us=row.created_us,
-                      body=json.loads(row.body), group_id=row.group_id, version=row.version,
-                      approval_status=row.approval_status, id=row.id)
+    return PackageRow(
+        region=row.region,
+        name=row.name,
+        arn=row.arn,
+        created_us=row.created_us,
+        body=json.loads(row.body),
+        group_id=row.group_id,
+        version=row.version,
+        approval_status=row.approval_status,
+        id=row.id,
+    )
 
 
 @cache
@@ -76,8 +97,9 @@ def _locking(stmt: sa.Select[Any]) -> sa.Select[Any]:
     return stmt.with_for_update()
 
 
-def _keyset(columns: Sequence[sa.ColumnElement[Any]], paged: bool, descending: bool
-            ) -> tuple[list[sa.ColumnElement[bool]], list[sa.ColumnElement[Any]]]:
+def _keyset(
+    columns: Sequence[sa.ColumnElement[Any]], paged: bool, descending: bool
+) -> tuple[list[sa.ColumnElement[bool]], list[sa.ColumnElement[Any]]]:
     """WHERE clause continuing after the cursor (bind parameters ``after_0``, ``after_1``, ...)
     and the ORDER BY for ``columns``."""
     where: list[sa.ColumnElement[bool]] = []
@@ -93,8 +115,9 @@ def _cursor_params(after: Cursor | None) -> dict[str, Any]:
 
 
 @cache
-def _list_groups_stmt(by_name: bool, descending: bool, paged: bool, name_contains: bool, after: bool,
-                      before: bool) -> sa.Select[Any]:
+def _list_groups_stmt(
+    by_name: bool, descending: bool, paged: bool, name_contains: bool, after: bool, before: bool
+) -> sa.Select[Any]:
     where, order = _keyset([G.c.name, G.c.id] if by_name else [G.c.created_us, G.c.id], paged, descending)
     stmt = G.select().where(G.c.region == _b("region"), *where)
     if name_contains:
@@ -107,8 +130,16 @@ def _list_groups_stmt(by_name: bool, descending: bool, paged: bool, name_contain
 
 
 @cache
-def _list_packages_stmt(by_name: bool, descending: bool, paged: bool, scope: str, status: bool,
-                        name_contains: bool, after: bool, before: bool) -> sa.Select[Any]:
+def _list_packages_stmt(
+    by_name: bool,
+    descending: bool,
+    paged: bool,
+    scope: str,
+    status: bool,
+    name_contains: bool,
+    after: bool,
+    before: bool,
+) -> sa.Select[Any]:
     where, order = _keyset([P.c.name, P.c.id] if by_name else [P.c.created_us, P.c.id], paged, descending)
     stmt = P.select().where(P.c.region == _b("region"), *where)
     if scope == "group":
@@ -143,10 +174,20 @@ class SqlTransaction:
     # groups -------------------------------------------------------------------------------
     def insert_group(self, row: GroupRow) -> GroupRow:
         try:
-            row.id = self.conn.execute(_INSERT_GROUP, {
-                "region": row.region, "key": row.key, "name": row.name, "arn": row.arn,
-                "created_us": row.created_us, "body": _dumps(row.body), "policy": row.policy,
-                "last_version": 0, "last_created_us": 0}).scalar_one()
+            row.id = self.conn.execute(
+                _INSERT_GROUP,
+                {
+                    "region": row.region,
+                    "key": row.key,
+                    "name": row.name,
+                    "arn": row.arn,
+                    "created_us": row.created_us,
+                    "body": _dumps(row.body),
+                    "policy": row.policy,
+                    "last_version": 0,
+                    "last_created_us": 0,
+                },
+            ).scalar_one()
         except sa.exc.IntegrityError as exc:
             raise DuplicateKey(row.name) from exc
         return row
@@ -162,14 +203,26 @@ class SqlTransaction:
         self.conn.execute(G.delete().where(G.c.id == group_id))
 
     def group_has_packages(self, group_id: int) -> bool:
-        return self.conn.execute(sa.select(P.c.id).where(P.c.group_id == group_id).limit(1)).first() is not None
+        return (
+            self.conn.execute(sa.select(P.c.id).where(P.c.group_id == group_id).limit(1)).first() is not None
+        )
 
     def list_groups(self, query: GroupQuery, after: Cursor | None, limit: int) -> list[GroupRow]:
-        stmt = _list_groups_stmt(query.sort_by == "Name", query.descending, after is not None,
-                                 bool(query.name_contains), query.created_after_us is not None,
-                                 query.created_before_us is not None)
-        params = {"region": query.region, "limit": limit, "created_after": query.created_after_us,
-                  "created_before": query.created_before_us, **_cursor_params(after)}
+        stmt = _list_groups_stmt(
+            query.sort_by == "Name",
+            query.descending,
+            after is not None,
+            bool(query.name_contains),
+            query.created_after_us is not None,
+            query.created_before_us is not None,
+        )
+        params = {
+            "region": query.region,
+            "limit": limit,
+            "created_after": query.created_after_us,
+            "created_before": query.created_before_us,
+            **_cursor_params(after),
+        }
         if query.name_contains:
             params["pattern"] = f"%{_like_escape(query.name_contains.lower())}%"
         return [_group_from(r) for r in self.conn.execute(stmt, params)]
@@ -180,8 +233,9 @@ class SqlTransaction:
     def iter_groups(self, region: str, batch: int = 500) -> Iterator[GroupRow]:
         last = 0
         while True:
-            rows = self.conn.execute(G.select().where(G.c.region == region, G.c.id > last)
-                                     .order_by(G.c.id).limit(batch)).all()
+            rows = self.conn.execute(
+                G.select().where(G.c.region == region, G.c.id > last).order_by(G.c.id).limit(batch)
+            ).all()
             yield from (_group_from(r) for r in rows)
             if len(rows) < batch:
                 return
@@ -197,15 +251,27 @@ class SqlTransaction:
 
     def insert_package(self, row: PackageRow) -> PackageRow:
         try:
-            row.id = self.conn.execute(_INSERT_PACKAGE, {
-                "region": row.region, "group_id": row.group_id, "version": row.version, "key": row.key,
-                "name": row.name, "arn": row.arn, "approval_status": row.approval_status,
-                "created_us": row.created_us, "body": _dumps(row.body)}).scalar_one()
+            row.id = self.conn.execute(
+                _INSERT_PACKAGE,
+                {
+                    "region": row.region,
+                    "group_id": row.group_id,
+                    "version": row.version,
+                    "key": row.key,
+                    "name": row.name,
+                    "arn": row.arn,
+                    "approval_status": row.approval_status,
+                    "created_us": row.created_us,
+                    "body": _dumps(row.body),
+                },
+            ).scalar_one()
         except sa.exc.IntegrityError as exc:
             raise DuplicateKey(row.arn) from exc
         return row
 
-    def _one_package(self, stmt: sa.Select[Any], params: dict[str, Any], for_update: bool) -> PackageRow | None:
+    def _one_package(
+        self, stmt: sa.Select[Any], params: dict[str, Any], for_update: bool
+    ) -> PackageRow | None:
         row = self._one(stmt, params, for_update)
         return _package_from(row) if row else None
 
@@ -215,13 +281,15 @@ class SqlTransaction:
     def get_package_by_name(self, region: str, name: str, *, for_update: bool = False) -> PackageRow | None:
         return self._one_package(_GET_PACKAGE_BY_KEY, {"region": region, "key": name.lower()}, for_update)
 
-    def get_package_version(self, group_id: int, version: int, *, for_update: bool = False
-                            ) -> PackageRow | None:
+    def get_package_version(
+        self, group_id: int, version: int, *, for_update: bool = False
+    ) -> PackageRow | None:
         return self._one_package(_GET_PACKAGE_VERSION, {"gid": group_id, "version": version}, for_update)
 
     def update_package(self, row: PackageRow) -> None:
-        self.conn.execute(_UPDATE_PACKAGE, {"pid": row.id, "status": row.approval_status,
-                                            "body": _dumps(row.body)})
+        self.conn.execute(
+            _UPDATE_PACKAGE, {"pid": row.id, "status": row.approval_status, "body": _dumps(row.body)}
+        )
 
     def delete_package(self, package_id: int) -> None:
         self.conn.execute(P.delete().where(P.c.id == package_id))
@@ -231,12 +299,25 @@ class SqlTransaction:
             scope = "group"
         else:
             scope = {True: "versioned", False: "unversioned", None: "all"}[query.versioned]
-        stmt = _list_packages_stmt(query.sort_by == "Name", query.descending, after is not None, scope,
-                                   query.approval_status is not None, bool(query.name_contains),
-                                   query.created_after_us is not None, query.created_before_us is not None)
-        params = {"region": query.region, "limit": limit, "group_id": query.group_id,
-                  "status": query.approval_status, "created_after": query.created_after_us,
-                  "created_before": query.created_before_us, **_cursor_params(after)}
+        stmt = _list_packages_stmt(
+            query.sort_by == "Name",
+            query.descending,
+            after is not None,
+            scope,
+            query.approval_status is not None,
+            bool(query.name_contains),
+            query.created_after_us is not None,
+            query.created_before_us is not None,
+        )
+        params = {
+            "region": query.region,
+            "limit": limit,
+            "group_id": query.group_id,
+            "status": query.approval_status,
+            "created_after": query.created_after_us,
+            "created_before": query.created_before_us,
+            **_cursor_params(after),
+        }
         if query.name_contains:
             params["pattern"] = f"%{_like_escape(query.name_contains.lower())}%"
         return [_package_from(r) for r in self.conn.execute(stmt, params)]
@@ -244,7 +325,9 @@ class SqlTransaction:
     def package_cursor(self, row: PackageRow, query: PackageQuery) -> Cursor:
         return [row.name, row.id] if query.sort_by == "Name" else [row.created_us, row.id]
 
-    def iter_packages(self, region: str, group_id: int | None = None, batch: int = 500) -> Iterator[PackageRow]:
+    def iter_packages(
+        self, region: str, group_id: int | None = None, batch: int = 500
+    ) -> Iterator[PackageRow]:
         last = 0
         while True:
             stmt = P.select().where(P.c.region == region, P.c.id > last)
@@ -267,7 +350,9 @@ class SqlTransaction:
         if keys:
             self.conn.execute(T.delete().where(T.c.arn == arn, T.c.key.in_(list(keys))))
 
-    def list_tags(self, arn: str, after_key: str | None = None, limit: int | None = None) -> list[tuple[str, str]]:
+    def list_tags(
+        self, arn: str, after_key: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, str]]:
         stmt = sa.select(T.c.key, T.c.value).where(T.c.arn == arn).order_by(T.c.key)
         if after_key is not None:
             stmt = stmt.where(T.c.key > after_key)
@@ -288,28 +373,59 @@ class SqlTransaction:
 
     # history ------------------------------------------------------------------------------
     def append_history(self, entry: HistoryEntry) -> None:
-        self.conn.execute(_INSERT_HISTORY, {
-            "arn": entry.arn, "at_us": entry.at_us, "principal": entry.principal, "field": entry.field,
-            "old_value": entry.old_value, "new_value": entry.new_value, "reason": entry.reason,
-            "request_id": entry.request_id})
+        self.conn.execute(
+            _INSERT_HISTORY,
+            {
+                "arn": entry.arn,
+                "at_us": entry.at_us,
+                "principal": entry.principal,
+                "field": entry.field,
+                "old_value": entry.old_value,
+                "new_value": entry.new_value,
+                "reason": entry.reason,
+                "request_id": entry.request_id,
+            },
+        )
 
     def list_history(self, arn: str) -> list[HistoryEntry]:
         rows = self.conn.execute(H.select().where(H.c.arn == arn).order_by(H.c.id))
-        return [HistoryEntry(arn=r.arn, at_us=r.at_us, principal=r.principal, field=r.field,
-                             old_value=r.old_value, new_value=r.new_value, reason=r.reason,
-                             request_id=r.request_id, id=r.id) for r in rows]
+        return [
+            HistoryEntry(
+                arn=r.arn,
+                at_us=r.at_us,
+                principal=r.principal,
+                field=r.field,
+                old_value=r.old_value,
+                new_value=r.new_value,
+                reason=r.reason,
+                request_id=r.request_id,
+                id=r.id,
+            )
+            for r in rows
+        ]
 
     # idempotency --------------------------------------------------------------------------
     def get_client_token(self, region: str, operation: str, token: str) -> tuple[str, str] | None:
-        row = self.conn.execute(_GET_TOKEN, {"region": region, "operation": operation, "token": token}).first()
+        row = self.conn.execute(
+            _GET_TOKEN, {"region": region, "operation": operation, "token": token}
+        ).first()
         return (row.request_hash, row.result) if row else None
 
-    def put_client_token(self, region: str, operation: str, token: str, request_hash: str, result: str,
-                         now_us: int) -> None:
+    def put_client_token(
+        self, region: str, operation: str, token: str, request_hash: str, result: str, now_us: int
+    ) -> None:
         try:
-            self.conn.execute(_INSERT_TOKEN, {"region": region, "operation": operation, "token": token,
-                                              "request_hash": request_hash, "result": result,
-                                              "created_us": now_us})
+            self.conn.execute(
+                _INSERT_TOKEN,
+                {
+                    "region": region,
+                    "operation": operation,
+                    "token": token,
+                    "request_hash": request_hash,
+                    "result": result,
+                    "created_us": now_us,
+                },
+            )
         except sa.exc.IntegrityError as exc:
             raise DuplicateKey(token) from exc
 
@@ -336,7 +452,11 @@ class SqlStore:
             with self.engine.connect() as conn, conn.begin():
                 yield SqlTransaction(conn, lock_rows=True)
             return
-        with self._write_lock, self.engine.connect().execution_options(sqlite_write=True) as conn, conn.begin():
+        with (
+            self._write_lock,
+            self.engine.connect().execution_options(sqlite_write=True) as conn,
+            conn.begin(),
+        ):
             yield SqlTransaction(conn, lock_rows=False)
 
     def close(self) -> None:

@@ -81,10 +81,15 @@ def _no_aws_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
 
 
-def session(access_key: str = AK, secret: str = SECRET, token: str | None = None,
-            region: str = REGION) -> boto3.session.Session:
-    return boto3.session.Session(aws_access_key_id=access_key, aws_secret_access_key=secret,
-                                 aws_session_token=token, region_name=region)
+def session(
+    access_key: str = AK, secret: str = SECRET, token: str | None = None, region: str = REGION
+) -> boto3.session.Session:
+    return boto3.session.Session(
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret,
+        aws_session_token=token,
+        region_name=region,
+    )
 
 
 def capture(
@@ -130,8 +135,9 @@ def as_server_sees(prepared: AWSPreparedRequest) -> SignedRequest:
     raw = [(b"host", split.netloc.encode())]
     raw += [(k.lower().encode("latin-1"), _text(v).encode("latin-1")) for k, v in prepared.headers.items()]
     raw += [(b"accept-encoding", b"identity"), (b"connection", b"keep-alive")]  # unsigned, added in transit
-    return SignedRequest(method=prepared.method, raw_path=raw_path, headers=Headers(raw=raw),
-                         body=body or b"")
+    return SignedRequest(
+        method=prepared.method, raw_path=raw_path, headers=Headers(raw=raw), body=body or b""
+    )
 
 
 def presigned(url: str, method: str = "GET") -> SignedRequest:
@@ -145,8 +151,12 @@ def presigned(url: str, method: str = "GET") -> SignedRequest:
 
 
 def replace(request: SignedRequest, **changes: Any) -> SignedRequest:
-    fields = {"method": request.method, "raw_path": request.raw_path, "headers": request.headers,
-              "body": request.body}
+    fields = {
+        "method": request.method,
+        "raw_path": request.raw_path,
+        "headers": request.headers,
+        "body": request.body,
+    }
     fields.update(changes)
     return SignedRequest(**fields)
 
@@ -180,8 +190,13 @@ def fmt(epoch: float) -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(epoch))
 
 
-def expect(exc_type: type[AuthError] | type[ServiceError], code: str, message: str,
-           auth: SigV4Auth, request: SignedRequest) -> ServiceError:
+def expect(
+    exc_type: type[AuthError] | type[ServiceError],
+    code: str,
+    message: str,
+    auth: SigV4Auth,
+    request: SignedRequest,
+) -> ServiceError:
     with pytest.raises(exc_type) as info:
         auth.authenticate(request)
     err = info.value
@@ -241,8 +256,13 @@ def test_events_request() -> None:
 def test_sagemaker_runtime_request() -> None:
     request = capture(
         "sagemaker-runtime",
-        lambda c: c.invoke_endpoint(EndpointName="churn-prod", Body=b"1.0,2.0,3.0", ContentType="text/csv",
-                                    Accept="text/csv", CustomAttributes="trace=on"),
+        lambda c: c.invoke_endpoint(
+            EndpointName="churn-prod",
+            Body=b"1.0,2.0,3.0",
+            ContentType="text/csv",
+            Accept="text/csv",
+            CustomAttributes="trace=on",
+        ),
         response_body=b"0.42",
         response_headers={"Content-Type": "text/csv"},
     )
@@ -253,9 +273,11 @@ def test_sagemaker_runtime_request() -> None:
 
 
 def test_sts_query_protocol_request() -> None:
-    xml = (b'<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult>'
-           b"<UserId>x</UserId><Account>123456789012</Account><Arn>arn:aws:iam::123456789012:user/alice</Arn>"
-           b"</GetCallerIdentityResult></GetCallerIdentityResponse>")
+    xml = (
+        b'<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult>'
+        b"<UserId>x</UserId><Account>123456789012</Account><Arn>arn:aws:iam::123456789012:user/alice</Arn>"
+        b"</GetCallerIdentityResult></GetCallerIdentityResponse>"
+    )
     request = capture("sts", lambda c: c.get_caller_identity(), response_body=xml)
     assert sigv4().authenticate(request).service == "sts"
 
@@ -264,13 +286,21 @@ S3_KEY = "eval/my metrics ü+=&.json"
 
 
 def s3_put(body: bytes = b'{"auc": 0.91}') -> SignedRequest:
-    return capture("s3", lambda c: c.put_object(Bucket="models", Key=S3_KEY, Body=body),
-                   response_body=b"", response_headers={"ETag": '"abc"'})
+    return capture(
+        "s3",
+        lambda c: c.put_object(Bucket="models", Key=S3_KEY, Body=body),
+        response_body=b"",
+        response_headers={"ETag": '"abc"'},
+    )
 
 
 def s3_get() -> SignedRequest:
-    return capture("s3", lambda c: c.get_object(Bucket="models", Key=S3_KEY), response_body=b"{}",
-                   response_headers={"ETag": '"abc"', "Content-Type": "application/json"})
+    return capture(
+        "s3",
+        lambda c: c.get_object(Bucket="models", Key=S3_KEY),
+        response_body=b"{}",
+        response_headers={"ETag": '"abc"', "Content-Type": "application/json"},
+    )
 
 
 def test_s3_put_with_space_in_key() -> None:
@@ -288,17 +318,24 @@ def test_s3_get_with_space_in_key() -> None:
 
 
 def test_s3_list_with_query_string() -> None:
-    request = capture("s3", lambda c: c.list_objects_v2(Bucket="models", Prefix="eval/my metrics", MaxKeys=5),
-                      response_body=b'<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
-                                    b"<Name>models</Name><KeyCount>0</KeyCount></ListBucketResult>")
+    request = capture(
+        "s3",
+        lambda c: c.list_objects_v2(Bucket="models", Prefix="eval/my metrics", MaxKeys=5),
+        response_body=b'<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+        b"<Name>models</Name><KeyCount>0</KeyCount></ListBucketResult>",
+    )
     assert "prefix=eval%2Fmy%20metrics" in request.query
     assert sigv4().authenticate(request).service == "s3"
 
 
 def test_s3_unsigned_payload_allowed() -> None:
-    unsigned = capture("s3", lambda c: c.put_object(Bucket="models", Key=S3_KEY, Body=b"anything"),
-                       response_body=b"", response_headers={"ETag": '"abc"'},
-                       config=Config(s3={"payload_signing_enabled": False}))
+    unsigned = capture(
+        "s3",
+        lambda c: c.put_object(Bucket="models", Key=S3_KEY, Body=b"anything"),
+        response_body=b"",
+        response_headers={"ETag": '"abc"'},
+        config=Config(s3={"payload_signing_enabled": False}),
+    )
     assert unsigned.header("x-amz-content-sha256") == "UNSIGNED-PAYLOAD"
     assert sigv4().authenticate(unsigned).service == "s3"
     assert sigv4().authenticate(replace(unsigned, body=b"something else")).service == "s3"
@@ -314,18 +351,31 @@ def test_session_token_is_signed_and_accepted() -> None:
 
 
 def test_signed_with_date_header_instead_of_x_amz_date() -> None:
-    aws = AWSRequest(method="POST", url=f"{ENDPOINT}/", data=b"{}",
-                     headers={"Date": "set by the signer", "X-Amz-Target": "SageMaker.ListModels"})
+    aws = AWSRequest(
+        method="POST",
+        url=f"{ENDPOINT}/",
+        data=b"{}",
+        headers={"Date": "set by the signer", "X-Amz-Target": "SageMaker.ListModels"},
+    )
     BotocoreSigV4Auth(Credentials(AK, SECRET), "sagemaker", REGION).add_auth(aws)
     request = as_server_sees(aws.prepare())
     assert request.header("x-amz-date") is None
     signed_at = parsedate_to_datetime(request.header("date") or "").timestamp()
     assert sigv4(clock=lambda: signed_at + 5).authenticate(request).user_name == "alice"
-    expect(InvalidSignatureException, "InvalidSignatureException", MISMATCH, sigv4(clock=lambda: signed_at),
-           with_header(request, "Date", formatdate(signed_at + 1, usegmt=True)))
-    expect(IncompleteSignatureException, "IncompleteSignatureException",
-           "Date must be in ISO-8601 'basic format'. Got 'yesterday'. See http://en.wikipedia.org/wiki/ISO_8601",
-           sigv4(), with_header(request, "Date", "yesterday"))
+    expect(
+        InvalidSignatureException,
+        "InvalidSignatureException",
+        MISMATCH,
+        sigv4(clock=lambda: signed_at),
+        with_header(request, "Date", formatdate(signed_at + 1, usegmt=True)),
+    )
+    expect(
+        IncompleteSignatureException,
+        "IncompleteSignatureException",
+        "Date must be in ISO-8601 'basic format'. Got 'yesterday'. See http://en.wikipedia.org/wiki/ISO_8601",
+        sigv4(),
+        with_header(request, "Date", "yesterday"),
+    )
 
 
 def test_unsigned_headers_may_change() -> None:
@@ -343,8 +393,13 @@ def test_wrong_secret() -> None:
 
 def test_unknown_access_key() -> None:
     request = sagemaker_request(access_key="AKIAUNKNOWN")
-    expect(UnrecognizedClientException, "UnrecognizedClientException",
-           "The security token included in the request is invalid.", sigv4(), request)
+    expect(
+        UnrecognizedClientException,
+        "UnrecognizedClientException",
+        "The security token included in the request is invalid.",
+        sigv4(),
+        request,
+    )
 
 
 def test_tampered_body() -> None:
@@ -362,23 +417,42 @@ def test_tampered_signed_header() -> None:
 def test_host_is_checked_as_sent_with_port() -> None:
     request = sagemaker_request()
     for host in ("127.0.0.1:5056", "127.0.0.1", "localhost:5055"):
-        expect(InvalidSignatureException, "InvalidSignatureException", MISMATCH, sigv4(),
-               with_header(request, "Host", host))
+        expect(
+            InvalidSignatureException,
+            "InvalidSignatureException",
+            MISMATCH,
+            sigv4(),
+            with_header(request, "Host", host),
+        )
 
 
 def test_tampered_path_and_method() -> None:
     request = s3_get()
-    expect(InvalidSignatureException, "InvalidSignatureException", MISMATCH, sigv4(),
-           replace(request, raw_path=request.raw_path.replace("metrics", "metricz")))
-    expect(InvalidSignatureException, "InvalidSignatureException", MISMATCH, sigv4(),
-           replace(request, method="DELETE"))
+    expect(
+        InvalidSignatureException,
+        "InvalidSignatureException",
+        MISMATCH,
+        sigv4(),
+        replace(request, raw_path=request.raw_path.replace("metrics", "metricz")),
+    )
+    expect(
+        InvalidSignatureException,
+        "InvalidSignatureException",
+        MISMATCH,
+        sigv4(),
+        replace(request, method="DELETE"),
+    )
 
 
 def test_s3_tampered_body_is_a_payload_hash_mismatch() -> None:
     request = s3_put()
-    expect(ServiceError, "XAmzContentSHA256Mismatch",
-           "The provided 'x-amz-content-sha256' header does not match what was computed.",
-           sigv4(), replace(request, body=b'{"auc": 0.99}'))
+    expect(
+        ServiceError,
+        "XAmzContentSHA256Mismatch",
+        "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        sigv4(),
+        replace(request, body=b'{"auc": 0.99}'),
+    )
 
 
 def test_s3_tampered_payload_hash_header() -> None:
@@ -388,15 +462,23 @@ def test_s3_tampered_payload_hash_header() -> None:
 
 
 def test_signed_streaming_payload_is_not_supported() -> None:
-    aws = AWSRequest(method="PUT", url=f"{ENDPOINT}/models/k", data=b"x",
-                     headers={"X-Amz-Content-SHA256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"})
+    aws = AWSRequest(
+        method="PUT",
+        url=f"{ENDPOINT}/models/k",
+        data=b"x",
+        headers={"X-Amz-Content-SHA256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"},
+    )
     # S3SigV4Auth would overwrite the header with the body's hash; the plain signer keeps it.
     BotocoreSigV4Auth(Credentials(AK, SECRET), "s3", REGION).add_auth(aws)
-    err = expect(ServiceError, "NotImplemented",
-                 "x-amz-content-sha256 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD' "
-                 "(chunk-signed aws-chunked upload) is not supported by modelreg; "
-                 "send the payload's SHA-256 or UNSIGNED-PAYLOAD.",
-                 sigv4(), as_server_sees(aws.prepare()))
+    err = expect(
+        ServiceError,
+        "NotImplemented",
+        "x-amz-content-sha256 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD' "
+        "(chunk-signed aws-chunked upload) is not supported by modelreg; "
+        "send the payload's SHA-256 or UNSIGNED-PAYLOAD.",
+        sigv4(),
+        as_server_sees(aws.prepare()),
+    )
     assert err.status == 501
 
 
@@ -405,10 +487,12 @@ def test_expired_date() -> None:
     signed_at = amz_epoch(request)
     now = signed_at + 901
     err = expect(
-        InvalidSignatureException, "InvalidSignatureException",
+        InvalidSignatureException,
+        "InvalidSignatureException",
         f"Signature expired: {fmt(signed_at)} is now earlier than {fmt(signed_at + 1)} "
         f"({fmt(now)} - 15 min.)",
-        sigv4(clock=lambda: now), request,
+        sigv4(clock=lambda: now),
+        request,
     )
     assert err.status == 403
     # Exactly at the edge of the window is still fine, both ways.
@@ -421,10 +505,12 @@ def test_date_in_the_future() -> None:
     signed_at = amz_epoch(request)
     now = signed_at - 901
     expect(
-        InvalidSignatureException, "InvalidSignatureException",
+        InvalidSignatureException,
+        "InvalidSignatureException",
         f"Signature not yet current: {fmt(signed_at)} is still later than {fmt(signed_at - 1)} "
         f"({fmt(now)} + 15 min.)",
-        sigv4(clock=lambda: now), request,
+        sigv4(clock=lambda: now),
+        request,
     )
 
 
@@ -433,36 +519,56 @@ def test_custom_skew_window() -> None:
     signed_at = amz_epoch(request)
     now = signed_at + 301
     expect(
-        InvalidSignatureException, "InvalidSignatureException",
+        InvalidSignatureException,
+        "InvalidSignatureException",
         f"Signature expired: {fmt(signed_at)} is now earlier than {fmt(signed_at + 1)} ({fmt(now)} - 5 min.)",
-        sigv4(clock=lambda: now, max_skew_seconds=300), request,
+        sigv4(clock=lambda: now, max_skew_seconds=300),
+        request,
     )
 
 
 def test_missing_authentication() -> None:
     request = with_header(sagemaker_request(), "Authorization", None)
-    err = expect(MissingAuthenticationTokenException, "MissingAuthenticationTokenException",
-                 "Missing Authentication Token", sigv4(), request)
+    err = expect(
+        MissingAuthenticationTokenException,
+        "MissingAuthenticationTokenException",
+        "Missing Authentication Token",
+        sigv4(),
+        request,
+    )
     assert err.status == 403
-    expect(MissingAuthenticationTokenException, "MissingAuthenticationTokenException",
-           "Missing Authentication Token", sigv4(), with_header(request, "Authorization", "  "))
+    expect(
+        MissingAuthenticationTokenException,
+        "MissingAuthenticationTokenException",
+        "Missing Authentication Token",
+        sigv4(),
+        with_header(request, "Authorization", "  "),
+    )
 
 
 def test_malformed_header_names_what_is_missing() -> None:
     request = sagemaker_request()
     header = "AWS4-HMAC-SHA256 SignedHeaders=host;x-amz-date, Signature=abc"
-    expect(IncompleteSignatureException, "IncompleteSignatureException",
-           f"Authorization header requires 'Credential' parameter. Authorization={header}",
-           sigv4(), with_header(request, "Authorization", header))
+    expect(
+        IncompleteSignatureException,
+        "IncompleteSignatureException",
+        f"Authorization header requires 'Credential' parameter. Authorization={header}",
+        sigv4(),
+        with_header(request, "Authorization", header),
+    )
 
     bearer = with_header(with_header(request, "Authorization", "Bearer xyz"), "X-Amz-Date", None)
-    expect(IncompleteSignatureException, "IncompleteSignatureException",
-           "Authorization header requires 'Credential' parameter. "
-           "Authorization header requires 'Signature' parameter. "
-           "Authorization header requires 'SignedHeaders' parameter. "
-           "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. "
-           "Authorization=Bearer xyz",
-           sigv4(), bearer)
+    expect(
+        IncompleteSignatureException,
+        "IncompleteSignatureException",
+        "Authorization header requires 'Credential' parameter. "
+        "Authorization header requires 'Signature' parameter. "
+        "Authorization header requires 'SignedHeaders' parameter. "
+        "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. "
+        "Authorization=Bearer xyz",
+        sigv4(),
+        bearer,
+    )
 
 
 def test_malformed_credential_scope() -> None:
@@ -470,44 +576,70 @@ def test_malformed_credential_scope() -> None:
     header = request.header("authorization") or ""
     day = (request.header("x-amz-date") or "")[:8]
     short = header.replace(f"/{day}/", "/")
-    expect(IncompleteSignatureException, "IncompleteSignatureException",
-           "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, "
-           f"got '{AK}/{REGION}/sagemaker/aws4_request'",
-           sigv4(), with_header(request, "Authorization", short))
+    expect(
+        IncompleteSignatureException,
+        "IncompleteSignatureException",
+        "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, "
+        f"got '{AK}/{REGION}/sagemaker/aws4_request'",
+        sigv4(),
+        with_header(request, "Authorization", short),
+    )
 
-    wrong = header.replace(f"/{day}/{REGION}/sagemaker/aws4_request",
-                           f"/20200101/{REGION}/sagemaker/aws5_request")
-    expect(InvalidSignatureException, "InvalidSignatureException",
-           "Credential should be scoped with a valid terminator: 'aws4_request', not 'aws5_request'. "
-           "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
-           f"'20200101' != '{day}', from '{request.header('x-amz-date')}'.",
-           sigv4(), with_header(request, "Authorization", wrong))
+    wrong = header.replace(
+        f"/{day}/{REGION}/sagemaker/aws4_request", f"/20200101/{REGION}/sagemaker/aws5_request"
+    )
+    expect(
+        InvalidSignatureException,
+        "InvalidSignatureException",
+        "Credential should be scoped with a valid terminator: 'aws4_request', not 'aws5_request'. "
+        "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
+        f"'20200101' != '{day}', from '{request.header('x-amz-date')}'.",
+        sigv4(),
+        with_header(request, "Authorization", wrong),
+    )
 
 
 def test_bad_date_format_unsupported_algorithm_and_unsigned_host() -> None:
     request = sagemaker_request()
-    expect(IncompleteSignatureException, "IncompleteSignatureException",
-           "Date must be in ISO-8601 'basic format'. Got '2026-11-26T06:24:53Z'. "
-           "See http://en.wikipedia.org/wiki/ISO_8601",
-           sigv4(), with_header(request, "X-Amz-Date", "2026-11-26T06:24:53Z"))
+    expect(
+        IncompleteSignatureException,
+        "IncompleteSignatureException",
+        "Date must be in ISO-8601 'basic format'. Got '2026-11-26T06:24:53Z'. "
+        "See http://en.wikipedia.org/wiki/ISO_8601",
+        sigv4(),
+        with_header(request, "X-Amz-Date", "2026-11-26T06:24:53Z"),
+    )
 
     header = request.header("authorization") or ""
-    expect(IncompleteSignatureException, "IncompleteSignatureException",
-           "Unsupported AWS 'algorithm': 'AWS4-HMAC-SHA512' (only AWS4-HMAC-SHA256 for now).",
-           sigv4(), with_header(request, "Authorization", header.replace("SHA256", "SHA512", 1)))
+    expect(
+        IncompleteSignatureException,
+        "IncompleteSignatureException",
+        "Unsupported AWS 'algorithm': 'AWS4-HMAC-SHA512' (only AWS4-HMAC-SHA256 for now).",
+        sigv4(),
+        with_header(request, "Authorization", header.replace("SHA256", "SHA512", 1)),
+    )
 
     no_host = header.replace("SignedHeaders=content-type;host;", "SignedHeaders=content-type;")
     assert no_host != header
-    expect(InvalidSignatureException, "InvalidSignatureException",
-           "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
-           sigv4(), with_header(request, "Authorization", no_host))
+    expect(
+        InvalidSignatureException,
+        "InvalidSignatureException",
+        "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
+        sigv4(),
+        with_header(request, "Authorization", no_host),
+    )
 
 
 def test_non_ascii_signature_is_a_mismatch_not_a_crash() -> None:
     request = sagemaker_request()
     header = (request.header("authorization") or "").rsplit("Signature=", 1)[0] + "Signature=ü" * 1
-    expect(InvalidSignatureException, "InvalidSignatureException", MISMATCH, sigv4(),
-           with_header(request, "Authorization", header))
+    expect(
+        InvalidSignatureException,
+        "InvalidSignatureException",
+        MISMATCH,
+        sigv4(),
+        with_header(request, "Authorization", header),
+    )
 
 
 # -- presigned URLs -----------------------------------------------------------------------------
@@ -515,24 +647,31 @@ def test_non_ascii_signature_is_a_mismatch_not_a_crash() -> None:
 
 def s3_presigned_url(expires: int = 300) -> str:
     client = session().client("s3", endpoint_url=ENDPOINT, config=Config(signature_version="s3v4"))
-    return client.generate_presigned_url("get_object", Params={"Bucket": "models", "Key": S3_KEY},
-                                         ExpiresIn=expires)
+    return client.generate_presigned_url(
+        "get_object", Params={"Bucket": "models", "Key": S3_KEY}, ExpiresIn=expires
+    )
 
 
 def test_presigned_s3_url() -> None:
     request = presigned(s3_presigned_url())
     assert "X-Amz-Signature=" in request.query
     assert sigv4().authenticate(request) == Principal(AK, "alice", ACCOUNT, REGION, "s3")
-    expect(InvalidSignatureException, "InvalidSignatureException", MISMATCH, sigv4(),
-           replace(request, raw_path=request.raw_path.replace("models", "modelz", 1)))
+    expect(
+        InvalidSignatureException,
+        "InvalidSignatureException",
+        MISMATCH,
+        sigv4(),
+        replace(request, raw_path=request.raw_path.replace("models", "modelz", 1)),
+    )
 
 
 def test_presigned_s3_url_expires() -> None:
     request = presigned(s3_presigned_url(expires=60))
     signed_at = amz_epoch(with_header(request, "X-Amz-Date", request.query.split("X-Amz-Date=")[1][:16]))
     assert sigv4(clock=lambda: signed_at + 60).authenticate(request).service == "s3"
-    err = expect(ServiceError, "AccessDenied", "Request has expired", sigv4(clock=lambda: signed_at + 61),
-                 request)
+    err = expect(
+        ServiceError, "AccessDenied", "Request has expired", sigv4(clock=lambda: signed_at + 61), request
+    )
     assert err.status == 403
 
 
@@ -547,26 +686,36 @@ def test_presigned_url_missing_parameters() -> None:
     request = presigned(s3_presigned_url())
     dropped = ("X-Amz-Date=", "X-Amz-Algorithm=")
     query = "&".join(p for p in request.query.split("&") if not p.startswith(dropped))
-    expect(IncompleteSignatureException, "IncompleteSignatureException",
-           "AWS query-string parameters must include 'X-Amz-Algorithm'. "
-           "AWS query-string parameters must include 'X-Amz-Date'. Re-examine the query-string parameters.",
-           sigv4(), replace(request, raw_path=f"{request.path}?{query}"))
+    expect(
+        IncompleteSignatureException,
+        "IncompleteSignatureException",
+        "AWS query-string parameters must include 'X-Amz-Algorithm'. "
+        "AWS query-string parameters must include 'X-Amz-Date'. Re-examine the query-string parameters.",
+        sigv4(),
+        replace(request, raw_path=f"{request.path}?{query}"),
+    )
 
 
 def test_header_and_presigned_query_together() -> None:
     request = presigned(s3_presigned_url())
     both = with_header(request, "Authorization", s3_get().header("authorization"))
-    expect(InvalidSignatureException, "InvalidSignatureException",
-           "Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as HTTP header.",
-           sigv4(), both)
+    expect(
+        InvalidSignatureException,
+        "InvalidSignatureException",
+        "Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as HTTP header.",
+        sigv4(),
+        both,
+    )
 
 
 # -- --auth none --------------------------------------------------------------------------------
 
 
 def test_noauth_parses_header() -> None:
-    header = ("AWS4-HMAC-SHA256 Credential=AK/20261126/us-west-2/sagemaker/aws4_request, "
-              "SignedHeaders=content-type;host;x-amz-date, Signature=" + "0" * 64)
+    header = (
+        "AWS4-HMAC-SHA256 Credential=AK/20261126/us-west-2/sagemaker/aws4_request, "
+        "SignedHeaders=content-type;host;x-amz-date, Signature=" + "0" * 64
+    )
     request = SignedRequest("POST", "/", {"Authorization": header}, b"{}")
     assert NoAuth(ACCOUNT).authenticate(request) == Principal("AK", "AK", ACCOUNT, "us-west-2", "sagemaker")
 
@@ -602,12 +751,16 @@ def test_parse_authorization() -> None:
         "AWS4-HMAC-SHA256 SignedHeaders=host, Credential=AKID/20261126/eu-west-1/s3/aws4_request, "
         "Signature=ab"
     ) == ("AKID", "20261126", "eu-west-1", "s3")
-    for bad in ("", "Bearer x", "AWS4-HMAC-SHA256 Credential=AKID/20261126/us-east-1/aws4_request",
-                "AWS4-HMAC-SHA256 Credential=AKID/2026/us-east-1/s3/aws4_request",
-                "AWS4-HMAC-SHA256 Credential=AKID/20261126/us-east-1/s3/aws5_request",
-                "AWS4-HMAC-SHA256 Credential=AKID/20261126/us-east-1/s3/aws4_requestX, Signature=ab",
-                "AWS4-HMAC-SHA256X Credential=AKID/20261126/us-east-1/s3/aws4_request",
-                "AWS4-HMAC-SHA256 SignedHeaders=host,XCredential=AKID/20261126/us-east-1/s3/aws4_request"):
+    for bad in (
+        "",
+        "Bearer x",
+        "AWS4-HMAC-SHA256 Credential=AKID/20261126/us-east-1/aws4_request",
+        "AWS4-HMAC-SHA256 Credential=AKID/2026/us-east-1/s3/aws4_request",
+        "AWS4-HMAC-SHA256 Credential=AKID/20261126/us-east-1/s3/aws5_request",
+        "AWS4-HMAC-SHA256 Credential=AKID/20261126/us-east-1/s3/aws4_requestX, Signature=ab",
+        "AWS4-HMAC-SHA256X Credential=AKID/20261126/us-east-1/s3/aws4_request",
+        "AWS4-HMAC-SHA256 SignedHeaders=host,XCredential=AKID/20261126/us-east-1/s3/aws4_request",
+    ):
         assert parse_authorization(bad) is None, bad
 
 
@@ -621,32 +774,49 @@ def write(tmp_path: Path, content: Any) -> Path:
 
 
 def test_load_keys_file(tmp_path: Path) -> None:
-    path = write(tmp_path, {"keys": [
-        {"access_key_id": AK, "secret_access_key": SECRET, "user": "alice"},
-        {"access_key_id": OTHER_AK, "secret_access_key": OTHER_SECRET},
-    ]})
+    path = write(
+        tmp_path,
+        {
+            "keys": [
+                {"access_key_id": AK, "secret_access_key": SECRET, "user": "alice"},
+                {"access_key_id": OTHER_AK, "secret_access_key": OTHER_SECRET},
+            ]
+        },
+    )
     loaded = load_keys_file(path)
     assert loaded == keys()
     assert load_keys_file(str(path)) == loaded
     assert SigV4Auth(loaded, ACCOUNT).authenticate(sagemaker_request()).user_name == "alice"
 
 
-@pytest.mark.parametrize(("content", "fragment"), [
-    ("{not json", "not valid JSON: Expecting property name enclosed in double quotes at line 1 column 2"),
-    ([], 'expected a JSON object {"keys": ['),
-    ({"keys": {}}, 'expected a JSON object {"keys": ['),
-    ({"keys": []}, "lists no keys"),
-    ({"keys": ["AK"]}, "keys[0] must be an object"),
-    ({"keys": [{"access_key_id": AK}]}, f"keys[0].secret_access_key (key {AK}) must be a non-empty string"),
-    ({"keys": [{"access_key_id": AK, "secret_access_key": 7}]}, "keys[0].secret_access_key"),
-    ({"keys": [{"secret_access_key": SECRET}]}, "keys[0].access_key_id must be 1-128 characters"),
-    ({"keys": [{"access_key_id": "a/b", "secret_access_key": SECRET}]}, "keys[0].access_key_id must be"),
-    ({"keys": [{"access_key_id": AK, "secret_access_key": SECRET, "user": "a b"}]}, "keys[0].user (key"),
-    ({"keys": [{"access_key_id": AK, "secret": SECRET}]}, "keys[0] has unknown field(s) 'secret'"),
-    ({"keys": [{"access_key_id": AK, "secret_access_key": SECRET},
-               {"access_key_id": AK, "secret_access_key": OTHER_SECRET}]},
-     f"access key {AK} is listed twice"),
-])
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ("{not json", "not valid JSON: Expecting property name enclosed in double quotes at line 1 column 2"),
+        ([], 'expected a JSON object {"keys": ['),
+        ({"keys": {}}, 'expected a JSON object {"keys": ['),
+        ({"keys": []}, "lists no keys"),
+        ({"keys": ["AK"]}, "keys[0] must be an object"),
+        (
+            {"keys": [{"access_key_id": AK}]},
+            f"keys[0].secret_access_key (key {AK}) must be a non-empty string",
+        ),
+        ({"keys": [{"access_key_id": AK, "secret_access_key": 7}]}, "keys[0].secret_access_key"),
+        ({"keys": [{"secret_access_key": SECRET}]}, "keys[0].access_key_id must be 1-128 characters"),
+        ({"keys": [{"access_key_id": "a/b", "secret_access_key": SECRET}]}, "keys[0].access_key_id must be"),
+        ({"keys": [{"access_key_id": AK, "secret_access_key": SECRET, "user": "a b"}]}, "keys[0].user (key"),
+        ({"keys": [{"access_key_id": AK, "secret": SECRET}]}, "keys[0] has unknown field(s) 'secret'"),
+        (
+            {
+                "keys": [
+                    {"access_key_id": AK, "secret_access_key": SECRET},
+                    {"access_key_id": AK, "secret_access_key": OTHER_SECRET},
+                ]
+            },
+            f"access key {AK} is listed twice",
+        ),
+    ],
+)
 def test_load_keys_file_rejects_malformed(tmp_path: Path, content: Any, fragment: str) -> None:
     path = write(tmp_path, content)
     with pytest.raises(ValueError) as info:

@@ -6,12 +6,14 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-HEADERS = {"Content-Type": "application/x-amz-json-1.1",
-           "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDRAW/20261126/us-east-1/sagemaker/aws4_request, "
-                            "SignedHeaders=host, Signature=" + "0" * 64}
+HEADERS = {
+    "Content-Type": "application/x-amz-json-1.1",
+    "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDRAW/20261126/us-east-1/sagemaker/aws4_request, "
+    "SignedHeaders=host, Signature=" + "0" * 64,
+}
 
 
-def raw(server, target: str | None, body: bytes | str, **headers: str) -> httpx.Response:  # noqa: ANN001
+def raw(server, target: str | None, body: bytes | str, **headers: str) -> httpx.Response:
     h = dict(HEADERS)
     if target is not None:
         h["X-Amz-Target"] = target
@@ -27,22 +29,35 @@ def test_success_carries_request_id_and_json_content_type(server) -> None:
     assert "ModelPackageGroupSummaryList" in r.json()
 
 
-@pytest.mark.parametrize(("target", "body", "headers", "code"), [
-    ("SageMaker.ListModelPackageGroups", b"{not json", {}, "SerializationException"),
-    ("SageMaker.ListModelPackageGroups", b"[1, 2]", {}, "SerializationException"),
-    ("SageMaker.ListModelPackageGroups", b"\xff\xfe", {}, "SerializationException"),
-    ("SageMaker.ListModelPackageGroups", b"{}", {"Content-Type": "text/plain"}, "SerializationException"),
-    ("SageMaker.NoSuchOperation", b"{}", {}, "UnknownOperationException"),
-    ("Bogus.ListModelPackageGroups", b"{}", {}, "UnknownOperationException"),
-    ("SageMaker.CreateTrainingJob", b"{}", {}, "UnknownOperationException"),
-    (None, b"{}", {}, "UnknownOperationException"),
-    ("SageMaker.DescribeModelPackageGroup", b'{"ModelPackageGroupName": 5}', {}, "SerializationException"),
-    ("SageMaker.DescribeModelPackageGroup", b"{}", {}, "ValidationException"),
-    ("SageMaker.ListModelPackageGroups", b'{"MaxResults": 500}', {}, "ValidationException"),
-    ("SageMaker.ListModelPackageGroups", b'{"NextToken": "garbage"}', {}, "ValidationException"),
-    ("SageMaker.ListModelPackageGroups", b'{"CreationTimeAfter": "yesterday"}', {}, "SerializationException"),
-])
-def test_bad_requests_get_a_clear_4xx(server, target, body, headers, code) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(
+    ("target", "body", "headers", "code"),
+    [
+        ("SageMaker.ListModelPackageGroups", b"{not json", {}, "SerializationException"),
+        ("SageMaker.ListModelPackageGroups", b"[1, 2]", {}, "SerializationException"),
+        ("SageMaker.ListModelPackageGroups", b"\xff\xfe", {}, "SerializationException"),
+        ("SageMaker.ListModelPackageGroups", b"{}", {"Content-Type": "text/plain"}, "SerializationException"),
+        ("SageMaker.NoSuchOperation", b"{}", {}, "UnknownOperationException"),
+        ("Bogus.ListModelPackageGroups", b"{}", {}, "UnknownOperationException"),
+        ("SageMaker.CreateTrainingJob", b"{}", {}, "UnknownOperationException"),
+        (None, b"{}", {}, "UnknownOperationException"),
+        (
+            "SageMaker.DescribeModelPackageGroup",
+            b'{"ModelPackageGroupName": 5}',
+            {},
+            "SerializationException",
+        ),
+        ("SageMaker.DescribeModelPackageGroup", b"{}", {}, "ValidationException"),
+        ("SageMaker.ListModelPackageGroups", b'{"MaxResults": 500}', {}, "ValidationException"),
+        ("SageMaker.ListModelPackageGroups", b'{"NextToken": "garbage"}', {}, "ValidationException"),
+        (
+            "SageMaker.ListModelPackageGroups",
+            b'{"CreationTimeAfter": "yesterday"}',
+            {},
+            "SerializationException",
+        ),
+    ],
+)
+def test_bad_requests_get_a_clear_4xx(server, target, body, headers, code) -> None:
     r = raw(server, target, body, **headers)
     assert 400 <= r.status_code < 500, r.text
     assert r.json()["__type"] == code
@@ -65,12 +80,14 @@ def test_validation_messages_are_worded_like_aws(sm) -> None:
         sm.create_model_package_group(ModelPackageGroupName="x" * 64)
     assert exc.value.response["Error"]["Message"] == (
         "1 validation error detected: Value '" + "x" * 64 + "' at 'modelPackageGroupName' failed to satisfy "
-        "constraint: Member must have length less than or equal to 63")
+        "constraint: Member must have length less than or equal to 63"
+    )
     with pytest.raises(ClientError) as exc:
         sm.list_model_package_groups(MaxResults=500)
     assert exc.value.response["Error"]["Message"] == (
         "1 validation error detected: Value '500' at 'maxResults' failed to satisfy constraint: "
-        "Member must have value less than or equal to 100")
+        "Member must have value less than or equal to 100"
+    )
 
 
 def test_sts_get_caller_identity_answers_in_xml(server) -> None:

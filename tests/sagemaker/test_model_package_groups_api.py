@@ -17,9 +17,11 @@ def error_of(exc_info: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
 
 
 def test_create_describe_and_tags(sm, unique: str) -> None:
-    arn = sm.create_model_package_group(ModelPackageGroupName=unique,
-                                        ModelPackageGroupDescription="Models for real-time fraud detection",
-                                        Tags=[{"Key": "Team", "Value": "risk-engineering"}])["ModelPackageGroupArn"]
+    arn = sm.create_model_package_group(
+        ModelPackageGroupName=unique,
+        ModelPackageGroupDescription="Models for real-time fraud detection",
+        Tags=[{"Key": "Team", "Value": "risk-engineering"}],
+    )["ModelPackageGroupArn"]
     assert arn == f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model-package-group/{unique}"
     desc = sm.describe_model_package_group(ModelPackageGroupName=unique)
     assert desc["ModelPackageGroupName"] == unique
@@ -36,19 +38,28 @@ def test_create_describe_and_tags(sm, unique: str) -> None:
 def test_duplicate_name_is_an_error_not_an_overwrite(sm, unique: str) -> None:
     sm.create_model_package_group(ModelPackageGroupName=unique, ModelPackageGroupDescription="first")
     with pytest.raises(ClientError) as exc:
-        sm.create_model_package_group(ModelPackageGroupName=unique.upper(), ModelPackageGroupDescription="second")
+        sm.create_model_package_group(
+            ModelPackageGroupName=unique.upper(), ModelPackageGroupDescription="second"
+        )
     code, message = error_of(exc)
     assert code == "ValidationException"
-    assert message == f"Model Package Group already exists: arn:aws:sagemaker:us-east-1:{ACCOUNT}:" \
-                      f"model-package-group/{unique}"
-    assert sm.describe_model_package_group(ModelPackageGroupName=unique)["ModelPackageGroupDescription"] == "first"
+    assert (
+        message == f"Model Package Group already exists: arn:aws:sagemaker:us-east-1:{ACCOUNT}:"
+        f"model-package-group/{unique}"
+    )
+    assert (
+        sm.describe_model_package_group(ModelPackageGroupName=unique)["ModelPackageGroupDescription"]
+        == "first"
+    )
 
 
 def test_missing_group_message(sm) -> None:
     with pytest.raises(ClientError) as exc:
         sm.describe_model_package_group(ModelPackageGroupName="hello")
-    assert error_of(exc) == ("ValidationException", f"ModelPackageGroup arn:aws:sagemaker:us-east-1:{ACCOUNT}:"
-                                                   "model-package-group/hello does not exist.")
+    assert error_of(exc) == (
+        "ValidationException",
+        f"ModelPackageGroup arn:aws:sagemaker:us-east-1:{ACCOUNT}:model-package-group/hello does not exist.",
+    )
 
 
 def test_list_filters_sorting_and_pagination(sm, unique: str) -> None:
@@ -60,7 +71,8 @@ def test_list_filters_sorting_and_pagination(sm, unique: str) -> None:
     by_time = sm.list_model_package_groups(NameContains=unique, SortBy="CreationTime", SortOrder="Descending")
     assert [g["ModelPackageGroupName"] for g in by_time["ModelPackageGroupSummaryList"]] == names[::-1]
     pages = sm.get_paginator("list_model_package_groups").paginate(
-        NameContains=unique, SortBy="Name", PaginationConfig={"PageSize": 2})
+        NameContains=unique, SortBy="Name", PaginationConfig={"PageSize": 2}
+    )
     page_names = [[g["ModelPackageGroupName"] for g in p["ModelPackageGroupSummaryList"]] for p in pages]
     assert page_names == [sorted(names)[0:2], sorted(names)[2:4], sorted(names)[4:]]
     first = sm.list_model_package_groups(NameContains=unique, MaxResults=1)
@@ -74,9 +86,14 @@ def test_list_filters_sorting_and_pagination(sm, unique: str) -> None:
 
 def test_delete_refuses_while_versions_remain(sm, unique: str) -> None:
     sm.create_model_package_group(ModelPackageGroupName=unique)
-    arn = sm.create_model_package(ModelPackageGroupName=unique, InferenceSpecification={
-        "Containers": [{"Image": "img:1"}], "SupportedContentTypes": ["text/csv"],
-        "SupportedResponseMIMETypes": ["text/csv"]})["ModelPackageArn"]
+    arn = sm.create_model_package(
+        ModelPackageGroupName=unique,
+        InferenceSpecification={
+            "Containers": [{"Image": "img:1"}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+    )["ModelPackageArn"]
     with pytest.raises(ClientError) as exc:
         sm.delete_model_package_group(ModelPackageGroupName=unique)
     assert error_of(exc)[0] == "ConflictException"
@@ -88,11 +105,27 @@ def test_delete_refuses_while_versions_remain(sm, unique: str) -> None:
 
 def test_resource_policy_round_trip(sm, unique: str) -> None:
     arn = sm.create_model_package_group(ModelPackageGroupName=unique)["ModelPackageGroupArn"]
-    policy = json.dumps({"Version": "2012-10-17", "Statement": [{"Sid": "share", "Effect": "Allow",
-                         "Principal": {"AWS": "arn:aws:iam::210987654321:root"},
-                         "Action": ["sagemaker:DescribeModelPackage"], "Resource": arn + "/*"}]}, indent=1)
-    assert sm.put_model_package_group_policy(ModelPackageGroupName=unique, ResourcePolicy=policy)[
-        "ModelPackageGroupArn"] == arn
+    policy = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "share",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "arn:aws:iam::210987654321:root"},
+                    "Action": ["sagemaker:DescribeModelPackage"],
+                    "Resource": arn + "/*",
+                }
+            ],
+        },
+        indent=1,
+    )
+    assert (
+        sm.put_model_package_group_policy(ModelPackageGroupName=unique, ResourcePolicy=policy)[
+            "ModelPackageGroupArn"
+        ]
+        == arn
+    )
     assert sm.get_model_package_group_policy(ModelPackageGroupName=unique)["ResourcePolicy"] == policy
     with pytest.raises(ClientError) as exc:
         sm.put_model_package_group_policy(ModelPackageGroupName=unique, ResourcePolicy="{not json")

@@ -12,18 +12,29 @@ from botocore.exceptions import ClientError
 from tests.conftest import client
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
-INFERENCE = {"Containers": [{"Image": IMAGE, "ModelDataUrl": "s3://my-bucket/models/fraud-xgb-v1/output/model.tar.gz"}],
-             "SupportedContentTypes": ["text/csv", "application/json"],
-             "SupportedResponseMIMETypes": ["text/csv", "application/json"],
-             "SupportedRealtimeInferenceInstanceTypes": ["ml.m5.large"],
-             "SupportedTransformInstanceTypes": ["ml.m5.xlarge"]}
-METRICS = {"ModelQuality": {"Statistics": {"ContentType": "application/json",
-                                           "S3Uri": "s3://my-bucket/models/fraud-xgb-v1/evaluation/metrics.json"}}}
+INFERENCE = {
+    "Containers": [
+        {"Image": IMAGE, "ModelDataUrl": "s3://my-bucket/models/fraud-xgb-v1/output/model.tar.gz"}
+    ],
+    "SupportedContentTypes": ["text/csv", "application/json"],
+    "SupportedResponseMIMETypes": ["text/csv", "application/json"],
+    "SupportedRealtimeInferenceInstanceTypes": ["ml.m5.large"],
+    "SupportedTransformInstanceTypes": ["ml.m5.xlarge"],
+}
+METRICS = {
+    "ModelQuality": {
+        "Statistics": {
+            "ContentType": "application/json",
+            "S3Uri": "s3://my-bucket/models/fraud-xgb-v1/evaluation/metrics.json",
+        }
+    }
+}
 
 
-def register(sm, group: str, **extra) -> str:  # noqa: ANN001, ANN003
-    return sm.create_model_package(ModelPackageGroupName=group, InferenceSpecification=INFERENCE,
-                                   **extra)["ModelPackageArn"]
+def register(sm, group: str, **extra) -> str:
+    return sm.create_model_package(ModelPackageGroupName=group, InferenceSpecification=INFERENCE, **extra)[
+        "ModelPackageArn"
+    ]
 
 
 @pytest.fixture
@@ -34,15 +45,26 @@ def group(sm, unique: str) -> str:
 
 def test_the_issue_example_end_to_end(sm, group: str) -> None:
     arn = sm.create_model_package(
-        ModelPackageGroupName=group, ModelPackageDescription="XGBoost fraud classifier trained on January data",
-        InferenceSpecification=INFERENCE, ModelApprovalStatus="PendingManualApproval", ModelMetrics=METRICS,
+        ModelPackageGroupName=group,
+        ModelPackageDescription="XGBoost fraud classifier trained on January data",
+        InferenceSpecification=INFERENCE,
+        ModelApprovalStatus="PendingManualApproval",
+        ModelMetrics=METRICS,
         CustomerMetadataProperties={"training_job": "fraud-xgb-training-2026-01-15", "feature_count": "45"},
     )["ModelPackageArn"]
     assert arn == f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{group}/1"
-    sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved",
-                            ApprovalDescription="Reviewed by ML team. AUC improved by 3%.")
-    latest = sm.list_model_packages(ModelPackageGroupName=group, ModelApprovalStatus="Approved",
-                                    SortBy="CreationTime", SortOrder="Descending", MaxResults=1)
+    sm.update_model_package(
+        ModelPackageArn=arn,
+        ModelApprovalStatus="Approved",
+        ApprovalDescription="Reviewed by ML team. AUC improved by 3%.",
+    )
+    latest = sm.list_model_packages(
+        ModelPackageGroupName=group,
+        ModelApprovalStatus="Approved",
+        SortBy="CreationTime",
+        SortOrder="Descending",
+        MaxResults=1,
+    )
     assert [p["ModelPackageArn"] for p in latest["ModelPackageSummaryList"]] == [arn]
     desc = sm.describe_model_package(ModelPackageName=arn)
     assert desc["ModelApprovalStatus"] == "Approved"
@@ -54,40 +76,58 @@ def test_the_issue_example_end_to_end(sm, group: str) -> None:
     assert desc["ModelPackageStatusDetails"]["ValidationStatuses"] == []
     assert desc["InferenceSpecification"] == INFERENCE
     assert desc["ModelMetrics"] == METRICS
-    assert desc["CustomerMetadataProperties"] == {"training_job": "fraud-xgb-training-2026-01-15",
-                                                  "feature_count": "45"}
+    assert desc["CustomerMetadataProperties"] == {
+        "training_job": "fraud-xgb-training-2026-01-15",
+        "feature_count": "45",
+    }
     assert desc["CreatedBy"]["UserProfileName"] == "AKIDTESTUSER"
     assert desc["LastModifiedBy"]["UserProfileName"] == "AKIDTESTUSER"
     assert desc["LastModifiedTime"] >= desc["CreationTime"]
     sm.delete_model_package(ModelPackageName=arn)
     with pytest.raises(ClientError) as exc:
         sm.describe_model_package(ModelPackageName=arn)
-    assert exc.value.response["Error"] == {"Code": "ValidationException",
-                                           "Message": f"ModelPackage {arn} does not exist."}
+    assert exc.value.response["Error"] == {
+        "Code": "ValidationException",
+        "Message": f"ModelPackage {arn} does not exist.",
+    }
 
 
 def test_every_input_member_comes_back_as_sent(sm, group: str) -> None:
     members = {
         "ModelPackageDescription": "all members",
         "InferenceSpecification": INFERENCE,
-        "ModelMetrics": {**METRICS, "Bias": {"Report": {"ContentType": "application/json", "S3Uri": "s3://b/bias"}}},
-        "MetadataProperties": {"CommitId": "abc123", "Repository": "git@example:ml.git",
-                               "GeneratedBy": "arn:aws:sagemaker:us-east-1:123456789012:pipeline/p/execution/x",
-                               "ProjectId": "p-1"},
+        "ModelMetrics": {
+            **METRICS,
+            "Bias": {"Report": {"ContentType": "application/json", "S3Uri": "s3://b/bias"}},
+        },
+        "MetadataProperties": {
+            "CommitId": "abc123",
+            "Repository": "git@example:ml.git",
+            "GeneratedBy": "arn:aws:sagemaker:us-east-1:123456789012:pipeline/p/execution/x",
+            "ProjectId": "p-1",
+        },
         "CustomerMetadataProperties": {"auc": "0.91"},
-        "DriftCheckBaselines": {"ModelQuality": {"Statistics": {"ContentType": "application/json",
-                                                                 "S3Uri": "s3://b/drift.json"}}},
-        "AdditionalInferenceSpecifications": [{"Name": "gpu", "Description": "on gpu",
-                                               "Containers": [{"Image": "img:gpu"}],
-                                               "SupportedContentTypes": ["text/csv"]}],
+        "DriftCheckBaselines": {
+            "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": "s3://b/drift.json"}}
+        },
+        "AdditionalInferenceSpecifications": [
+            {
+                "Name": "gpu",
+                "Description": "on gpu",
+                "Containers": [{"Image": "img:gpu"}],
+                "SupportedContentTypes": ["text/csv"],
+            }
+        ],
         "SamplePayloadUrl": "s3://b/sample.csv",
         "Domain": "MACHINE_LEARNING",
         "Task": "CLASSIFICATION",
         "SkipModelValidation": "None",
         "SourceUri": "s3://b/source.tar.gz",
         "SecurityConfig": {"KmsKeyId": "arn:aws:kms:us-east-1:123456789012:key/abc"},
-        "ModelCard": {"ModelCardContent": '{"model_overview": {"model_description": "x"}}',
-                      "ModelCardStatus": "Draft"},
+        "ModelCard": {
+            "ModelCardContent": '{"model_overview": {"model_description": "x"}}',
+            "ModelCardStatus": "Draft",
+        },
         "ModelLifeCycle": {"Stage": "Development", "StageStatus": "In-Progress", "StageDescription": "new"},
         "CertifyForMarketplace": False,
         "ModelApprovalStatus": "Rejected",
@@ -114,8 +154,9 @@ def test_concurrent_registration_from_many_clients(server, group: str) -> None:
         arns = [a for batch in pool.map(work, range(8)) for a in batch]
     assert sorted(int(a.rsplit("/", 1)[1]) for a in arns) == list(range(1, 81))
     sm = client(server.url)
-    pages = sm.get_paginator("list_model_packages").paginate(ModelPackageGroupName=group,
-                                                             PaginationConfig={"PageSize": 7})
+    pages = sm.get_paginator("list_model_packages").paginate(
+        ModelPackageGroupName=group, PaginationConfig={"PageSize": 7}
+    )
     listed = [p for page in pages for p in page["ModelPackageSummaryList"]]
     assert [p["ModelPackageVersion"] for p in listed] == list(range(1, 81))
     times = [p["CreationTime"] for p in listed]
@@ -141,47 +182,81 @@ def test_list_filters_types_and_order(sm, group: str, unique: str) -> None:
     b = register(sm, group)
     c = register(sm, group, ModelApprovalStatus="Approved")
     loose = sm.create_model_package(ModelPackageName=f"{unique}-loose", InferenceSpecification=INFERENCE)[
-        "ModelPackageArn"]
+        "ModelPackageArn"
+    ]
 
     def arns(**kw: object) -> list[str]:
         return [p["ModelPackageArn"] for p in sm.list_model_packages(**kw)["ModelPackageSummaryList"]]
 
     assert arns(ModelPackageGroupName=group) == [a, b, c]
     assert arns(ModelPackageGroupName=group, SortOrder="Descending") == [c, b, a]
-    assert arns(ModelPackageGroupName=group, ModelApprovalStatus="Approved", SortOrder="Descending",
-                MaxResults=1) == [c]
+    assert arns(
+        ModelPackageGroupName=group, ModelApprovalStatus="Approved", SortOrder="Descending", MaxResults=1
+    ) == [c]
     assert arns(ModelPackageGroupName=group, ModelApprovalStatus="PendingManualApproval") == [b]
     assert arns(ModelPackageGroupName=group, ModelPackageType="Unversioned") == []
     assert arns(NameContains=unique) == [loose]  # no group: unversioned only, AWS's default
     assert set(arns(NameContains=unique, ModelPackageType="Both", MaxResults=100)) >= {a, b, c, loose}
-    assert arns(ModelPackageGroupName=f"arn:aws:sagemaker:us-east-1:123456789012:model-package-group/{group}") \
-        == [a, b, c]
+    assert arns(
+        ModelPackageGroupName=f"arn:aws:sagemaker:us-east-1:123456789012:model-package-group/{group}"
+    ) == [a, b, c]
     summary = sm.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"][0]
-    assert set(summary) == {"ModelPackageName", "ModelPackageGroupName", "ModelPackageVersion", "ModelPackageArn",
-                            "CreationTime", "ModelPackageStatus", "ModelApprovalStatus"}
+    assert set(summary) == {
+        "ModelPackageName",
+        "ModelPackageGroupName",
+        "ModelPackageVersion",
+        "ModelPackageArn",
+        "CreationTime",
+        "ModelPackageStatus",
+        "ModelApprovalStatus",
+    }
 
 
 def test_update_merges_metadata_and_keeps_what_was_not_sent(sm, group: str) -> None:
-    arn = register(sm, group, CustomerMetadataProperties={"a": "1", "b": "2"}, SourceUri="s3://b/old",
-                   ModelLifeCycle={"Stage": "Development", "StageStatus": "In-Progress"})
-    sm.update_model_package(ModelPackageArn=arn, CustomerMetadataProperties={"b": "20", "c": "3"},
-                            CustomerMetadataPropertiesToRemove=["a"])
-    sm.update_model_package(ModelPackageArn=arn, AdditionalInferenceSpecificationsToAdd=[
-        {"Name": "cpu-small", "Containers": [{"Image": "img:small"}]}])
-    sm.update_model_package(ModelPackageArn=arn, ModelLifeCycle={"Stage": "Staging", "StageStatus": "Approved",
-                                                                 "StageDescription": "passed QA"},
-                            ModelCard={"ModelCardStatus": "PendingReview"})
+    arn = register(
+        sm,
+        group,
+        CustomerMetadataProperties={"a": "1", "b": "2"},
+        SourceUri="s3://b/old",
+        ModelLifeCycle={"Stage": "Development", "StageStatus": "In-Progress"},
+    )
+    sm.update_model_package(
+        ModelPackageArn=arn,
+        CustomerMetadataProperties={"b": "20", "c": "3"},
+        CustomerMetadataPropertiesToRemove=["a"],
+    )
+    sm.update_model_package(
+        ModelPackageArn=arn,
+        AdditionalInferenceSpecificationsToAdd=[
+            {"Name": "cpu-small", "Containers": [{"Image": "img:small"}]}
+        ],
+    )
+    sm.update_model_package(
+        ModelPackageArn=arn,
+        ModelLifeCycle={"Stage": "Staging", "StageStatus": "Approved", "StageDescription": "passed QA"},
+        ModelCard={"ModelCardStatus": "PendingReview"},
+    )
     desc = sm.describe_model_package(ModelPackageName=arn)
     assert desc["CustomerMetadataProperties"] == {"b": "20", "c": "3"}
-    assert desc["AdditionalInferenceSpecifications"] == [{"Name": "cpu-small", "Containers": [{"Image": "img:small"}]}]
-    assert desc["ModelLifeCycle"] == {"Stage": "Staging", "StageStatus": "Approved", "StageDescription": "passed QA"}
+    assert desc["AdditionalInferenceSpecifications"] == [
+        {"Name": "cpu-small", "Containers": [{"Image": "img:small"}]}
+    ]
+    assert desc["ModelLifeCycle"] == {
+        "Stage": "Staging",
+        "StageStatus": "Approved",
+        "StageDescription": "passed QA",
+    }
     assert desc["ModelCard"] == {"ModelCardStatus": "PendingReview"}
     assert desc["SourceUri"] == "s3://b/old"
     assert desc["InferenceSpecification"] == INFERENCE
     assert desc["ModelApprovalStatus"] == "PendingManualApproval"
     with pytest.raises(ClientError) as exc:
-        sm.update_model_package(ModelPackageArn=arn, AdditionalInferenceSpecificationsToAdd=[
-            {"Name": "cpu-small", "Containers": [{"Image": "img:other"}]}])
+        sm.update_model_package(
+            ModelPackageArn=arn,
+            AdditionalInferenceSpecificationsToAdd=[
+                {"Name": "cpu-small", "Containers": [{"Image": "img:other"}]}
+            ],
+        )
     assert exc.value.response["Error"]["Code"] == "ValidationException"
     new_spec = {**INFERENCE, "Containers": [{"Image": IMAGE, "ModelDataUrl": "s3://b/v2/model.tar.gz"}]}
     sm.update_model_package(ModelPackageArn=arn, InferenceSpecification=new_spec, SourceUri="s3://b/new")
@@ -192,11 +267,19 @@ def test_update_merges_metadata_and_keeps_what_was_not_sent(sm, group: str) -> N
 def test_history_records_every_approval_and_lifecycle_change(server, sm, group: str) -> None:
     arn = register(sm, group)
     reviewer = client(server.url, access_key="reviewer-alice")
-    reviewer.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved", ApprovalDescription="good")
-    reviewer.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Rejected", ApprovalDescription="drift")
-    sm.update_model_package(ModelPackageArn=arn, ModelLifeCycle={"Stage": "Production", "StageStatus": "Deployed",
-                                                                 "StageDescription": "go live"})
-    sm.update_model_package(ModelPackageArn=arn, CustomerMetadataProperties={"x": "y"})  # not an approval change
+    reviewer.update_model_package(
+        ModelPackageArn=arn, ModelApprovalStatus="Approved", ApprovalDescription="good"
+    )
+    reviewer.update_model_package(
+        ModelPackageArn=arn, ModelApprovalStatus="Rejected", ApprovalDescription="drift"
+    )
+    sm.update_model_package(
+        ModelPackageArn=arn,
+        ModelLifeCycle={"Stage": "Production", "StageStatus": "Deployed", "StageDescription": "go live"},
+    )
+    sm.update_model_package(
+        ModelPackageArn=arn, CustomerMetadataProperties={"x": "y"}
+    )  # not an approval change
     body = httpx.get(f"{server.url}/api/model-packages/{group}/1/history").json()
     assert body["ModelPackageArn"] == arn
     steps = [(e["principal"], e["field"], e["from"], e["to"], e["reason"]) for e in body["history"]]
@@ -204,8 +287,13 @@ def test_history_records_every_approval_and_lifecycle_change(server, sm, group: 
         ("AKIDTESTUSER", "ModelApprovalStatus", None, "PendingManualApproval", None),
         ("reviewer-alice", "ModelApprovalStatus", "PendingManualApproval", "Approved", "good"),
         ("reviewer-alice", "ModelApprovalStatus", "Approved", "Rejected", "drift"),
-        ("AKIDTESTUSER", "ModelLifeCycle", None,
-         {"Stage": "Production", "StageStatus": "Deployed", "StageDescription": "go live"}, "go live"),
+        (
+            "AKIDTESTUSER",
+            "ModelLifeCycle",
+            None,
+            {"Stage": "Production", "StageStatus": "Deployed", "StageDescription": "go live"},
+            "go live",
+        ),
     ]
     assert all(e["at"] > 0 and e["request_id"] for e in body["history"])
     sm.delete_model_package(ModelPackageName=arn)
@@ -216,8 +304,9 @@ def test_history_records_every_approval_and_lifecycle_change(server, sm, group: 
 
 def test_unversioned_packages_and_batch_describe(sm, group: str, unique: str) -> None:
     name = f"{unique}-market"
-    arn = sm.create_model_package(ModelPackageName=name, InferenceSpecification=INFERENCE,
-                                  Tags=[{"Key": "k", "Value": "v"}])["ModelPackageArn"]
+    arn = sm.create_model_package(
+        ModelPackageName=name, InferenceSpecification=INFERENCE, Tags=[{"Key": "k", "Value": "v"}]
+    )["ModelPackageArn"]
     assert arn == f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{name}"
     assert sm.describe_model_package(ModelPackageName=name)["ModelPackageArn"] == arn
     assert sm.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "k", "Value": "v"}]
@@ -232,13 +321,21 @@ def test_unversioned_packages_and_batch_describe(sm, group: str, unique: str) ->
     assert out["BatchDescribeModelPackageErrorMap"][missing]["ErrorCode"] == "ValidationException"
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"ModelPackageName": "x", "ModelPackageGroupName": "y"},
-     "Both ModelPackageName and ModelPackageGroupName are provided in the input. Cannot determine which one to use."),
-    ({"ModelPackageGroupName": "nope-no-such-group"},
-     "ModelPackageGroup arn:aws:sagemaker:us-east-1:123456789012:model-package-group/nope-no-such-group "
-     "does not exist."),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"ModelPackageName": "x", "ModelPackageGroupName": "y"},
+            "Both ModelPackageName and ModelPackageGroupName are provided in the input. "
+            "Cannot determine which one to use.",
+        ),
+        (
+            {"ModelPackageGroupName": "nope-no-such-group"},
+            "ModelPackageGroup arn:aws:sagemaker:us-east-1:123456789012:"
+            "model-package-group/nope-no-such-group does not exist.",
+        ),
+    ],
+)
 def test_create_errors(sm, kwargs: dict, message: str) -> None:
     with pytest.raises(ClientError) as exc:
         sm.create_model_package(InferenceSpecification=INFERENCE, **kwargs)
@@ -267,5 +364,6 @@ def test_bad_input_is_a_4xx_and_changes_nothing(sm, group: str) -> None:
         sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Bogus")
     assert exc.value.response["Error"]["Message"] == (
         "1 validation error detected: Value 'Bogus' at 'modelApprovalStatus' failed to satisfy constraint: "
-        "Member must satisfy enum value set: [Approved, Rejected, PendingManualApproval]")
+        "Member must satisfy enum value set: [Approved, Rejected, PendingManualApproval]"
+    )
     assert sm.describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"] == "PendingManualApproval"

@@ -35,7 +35,8 @@ def test_tags_of_missing_or_foreign_resources(sm) -> None:
 
 def test_deleting_a_group_drops_its_tags(sm, unique: str) -> None:
     arn = sm.create_model_package_group(ModelPackageGroupName=unique, Tags=[{"Key": "a", "Value": "1"}])[
-        "ModelPackageGroupArn"]
+        "ModelPackageGroupArn"
+    ]
     sm.delete_model_package_group(ModelPackageGroupName=unique)
     sm.create_model_package_group(ModelPackageGroupName=unique)
     assert sm.list_tags(ResourceArn=arn)["Tags"] == []

@@ -15,17 +15,32 @@ REGION = "us-east-1"
 
 def make_group(store: SqlStore, name: str, created_us: int = 1_000, region: str = REGION) -> GroupRow:
     with store.write() as tx:
-        return tx.insert_group(GroupRow(region=region, name=name, arn=f"arn:group/{name.lower()}",
-                                        created_us=created_us, body={"ModelPackageGroupName": name}))
+        return tx.insert_group(
+            GroupRow(
+                region=region,
+                name=name,
+                arn=f"arn:group/{name.lower()}",
+                created_us=created_us,
+                body={"ModelPackageGroupName": name},
+            )
+        )
 
 
-def add_version(store: SqlStore, group: GroupRow, now_us: int, status: str = "PendingManualApproval"
-                ) -> PackageRow:
+def add_version(
+    store: SqlStore, group: GroupRow, now_us: int, status: str = "PendingManualApproval"
+) -> PackageRow:
     with store.write() as tx:
         version, created = tx.next_version(group, now_us)
-        row = PackageRow(region=group.region, name=group.name, arn=f"{group.arn}/{version}", created_us=created,
-                         body={"ModelPackageVersion": version}, group_id=group.id, version=version,
-                         approval_status=status)
+        row = PackageRow(
+            region=group.region,
+            name=group.name,
+            arn=f"{group.arn}/{version}",
+            created_us=created,
+            body={"ModelPackageVersion": version},
+            group_id=group.id,
+            version=version,
+            approval_status=status,
+        )
         return tx.insert_package(row)
 
 
@@ -98,9 +113,12 @@ def test_two_stores_on_one_database_never_share_a_version(store_url: str) -> Non
     try:
         group = make_group(first, "shared")
         done: list[int] = []
-        threads = [threading.Thread(target=lambda s=s: done.extend(add_version(s, group, 1).version
-                                                                   for _ in range(20)))
-                   for s in (first, second, first, second)]
+        threads = [
+            threading.Thread(
+                target=lambda s=s: done.extend(add_version(s, group, 1).version for _ in range(20))
+            )
+            for s in (first, second, first, second)
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -140,9 +158,13 @@ def test_latest_approved_is_one_indexed_lookup(store: SqlStore) -> None:
     assert latest.version == 4
     if store.is_sqlite:
         with store.engine.connect() as conn:
-            plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(
-                "EXPLAIN QUERY PLAN SELECT * FROM model_packages WHERE region='us-east-1' AND group_id=1 "
-                "AND approval_status='Approved' ORDER BY created_us DESC, id DESC LIMIT 1"))
+            plan = " ".join(
+                str(r[-1])
+                for r in conn.exec_driver_sql(
+                    "EXPLAIN QUERY PLAN SELECT * FROM model_packages WHERE region='us-east-1' AND group_id=1 "
+                    "AND approval_status='Approved' ORDER BY created_us DESC, id DESC LIMIT 1"
+                )
+            )
         assert "USING INDEX" in plan and "TEMP B-TREE" not in plan, plan
 
 
@@ -151,9 +173,11 @@ def test_package_filters(store: SqlStore) -> None:
     for i in range(4):
         add_version(store, group, 1000 * (i + 1))
     with store.write() as tx:
-        tx.insert_package(PackageRow(region=REGION, name="Loose_Pkg", arn="arn:mp/loose", created_us=2500,
-                                     body={}))
+        tx.insert_package(
+            PackageRow(region=REGION, name="Loose_Pkg", arn="arn:mp/loose", created_us=2500, body={})
+        )
     with store.read() as tx:
+
         def names(**kw: object) -> list[str]:
             return [r.arn for r in tx.list_packages(PackageQuery(region=REGION, **kw), None, 100)]
 
@@ -163,16 +187,17 @@ def test_package_filters(store: SqlStore) -> None:
         assert names(name_contains="PKG") == ["arn:mp/loose"]
         assert names(name_contains="%") == []
         assert len(names(created_after_us=1000, created_before_us=4000)) == 3  # exclusive bounds
-        with pytest.raises(DuplicateKey):
-            with store.write() as wtx:
-                wtx.insert_package(PackageRow(region=REGION, name="loose_pkg", arn="arn:mp/x",
-                                              created_us=1, body={}))
+        with pytest.raises(DuplicateKey), store.write() as wtx:
+            wtx.insert_package(
+                PackageRow(region=REGION, name="loose_pkg", arn="arn:mp/x", created_us=1, body={})
+            )
 
 
 def test_group_listing_filters_and_sorts(store: SqlStore) -> None:
     for i, name in enumerate(["beta", "Alpha", "gamma-x", "delta"]):
         make_group(store, name, created_us=10 + i)
     with store.read() as tx:
+
         def names(**kw: object) -> list[str]:
             return [r.name for r in tx.list_groups(GroupQuery(region=REGION, **kw), None, 100)]
 
@@ -201,13 +226,27 @@ def test_tags_put_overwrite_page_and_delete(store: SqlStore) -> None:
 
 def test_history_is_appended_in_order(store: SqlStore) -> None:
     with store.write() as tx:
-        for i, (old, new) in enumerate([(None, "PendingManualApproval"), ("PendingManualApproval", "Approved")]):
-            tx.append_history(HistoryEntry(arn="arn:x", at_us=i, principal="alice", field="ModelApprovalStatus",
-                                           old_value=old, new_value=new, reason=f"r{i}", request_id=f"q{i}"))
+        for i, (old, new) in enumerate(
+            [(None, "PendingManualApproval"), ("PendingManualApproval", "Approved")]
+        ):
+            tx.append_history(
+                HistoryEntry(
+                    arn="arn:x",
+                    at_us=i,
+                    principal="alice",
+                    field="ModelApprovalStatus",
+                    old_value=old,
+                    new_value=new,
+                    reason=f"r{i}",
+                    request_id=f"q{i}",
+                )
+            )
     with store.read() as tx:
         entries = tx.list_history("arn:x")
     assert [(e.old_value, e.new_value, e.reason) for e in entries] == [
-        (None, "PendingManualApproval", "r0"), ("PendingManualApproval", "Approved", "r1")]
+        (None, "PendingManualApproval", "r0"),
+        ("PendingManualApproval", "Approved", "r1"),
+    ]
 
 
 def test_client_tokens_are_recorded_once(store: SqlStore) -> None:
