@@ -26,7 +26,6 @@ from modelreg.errors import (
     SerializationException,
     ServiceError,
     UnknownOperationException,
-    ValidationException,
 )
 from modelreg.store.base import Store
 
@@ -121,6 +120,7 @@ class JsonProtocol:
     def _prepare(
         self, request: Request, body: bytes, request_id: str
     ) -> tuple[dispatch.RequestContext, dispatch.Handler, dict[str, Any]]:
+        principal = self.authenticator.authenticate(signed_request(request, body))
         target = request.headers.get("x-amz-target", "")
         prefix, _, name = target.partition(".")
         service = spec.TARGET_PREFIXES.get(prefix)
@@ -139,7 +139,6 @@ class JsonProtocol:
                 f"Unsupported Content-Type '{content_type}': "
                 f"send {JSON_CONTENT_TYPE} with a JSON object body."
             )
-        principal = self.authenticator.authenticate(signed_request(request, body))
         try:
             params = json.loads(body) if body.strip() else {}
         except (ValueError, UnicodeDecodeError) as exc:
@@ -157,13 +156,3 @@ class JsonProtocol:
         )
         return ctx, handler, params
 
-
-def require(params: dict[str, Any], member: str) -> Any:
-    """A member the handler cannot do without (the spec may call it optional)."""
-    value = params.get(member)
-    if value is None:
-        raise ValidationException(
-            f"1 validation error detected: Value null at '{member[0].lower()}"
-            f"{member[1:]}' failed to satisfy constraint: Member must not be null"
-        )
-    return value

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from modelreg import arns
 from modelreg.aws.dispatch import RequestContext, operation
 from modelreg.errors import ValidationException
 from modelreg.sagemaker import pagination
@@ -50,7 +51,7 @@ def _package_records(
         record = dict(row.body)
         if row.group_id is not None:
             if row.group_id not in group_tags:
-                group_arn = row.arn.rsplit("/", 1)[0].replace(":model-package/", ":model-package-group/")
+                group_arn = arns.model_package_group(row.region, ctx.account, row.name)
                 group_tags[row.group_id] = tag_list(tx.list_tags(group_arn))
             record["Tags"] = group_tags[row.group_id]
         else:
