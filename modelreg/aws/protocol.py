@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from modelreg.aws import dispatch, spec
 from modelreg.aws.auth import Authenticator, SignedRequest
+from modelreg.aws.validate import prepare as prepare_validator
 from modelreg.aws.validate import validate_input
 from modelreg.config import Settings
 from modelreg.errors import (
@@ -100,6 +101,10 @@ class JsonProtocol:
         self.settings = settings
         self.store = store
         self.authenticator = authenticator
+        for service, name in dispatch.implemented():  # build the validators now, not on a first request
+            op_model = spec.operation_model(service, name)
+            if op_model is not None and op_model.input_shape is not None:
+                prepare_validator(op_model.input_shape)
 
     async def __call__(self, request: Request) -> Response:
         request_id = new_request_id()

@@ -117,8 +117,7 @@ def test_resource_policy_round_trip(sm, unique: str) -> None:
                     "Resource": arn + "/*",
                 }
             ],
-        },
-        indent=1,
+        }
     )
     assert (
         sm.put_model_package_group_policy(ModelPackageGroupName=unique, ResourcePolicy=policy)[
@@ -131,6 +130,11 @@ def test_resource_policy_round_trip(sm, unique: str) -> None:
         sm.put_model_package_group_policy(ModelPackageGroupName=unique, ResourcePolicy="{not json")
     assert error_of(exc)[0] == "ValidationException"
     assert sm.get_model_package_group_policy(ModelPackageGroupName=unique)["ResourcePolicy"] == policy
+    with pytest.raises(ClientError) as exc:  # the model's pattern is Java's ".*": no line breaks, as in AWS
+        sm.put_model_package_group_policy(
+            ModelPackageGroupName=unique, ResourcePolicy=json.dumps({"a": 1}, indent=1)
+        )
+    assert "regular expression pattern" in error_of(exc)[1]
     sm.delete_model_package_group_policy(ModelPackageGroupName=unique)
     with pytest.raises(ClientError) as exc:
         sm.get_model_package_group_policy(ModelPackageGroupName=unique)

@@ -1,0 +1,1 @@
+"""EventBridge-compatible events: pattern matching, rules and delivery."""
