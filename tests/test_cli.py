@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from modelreg import __version__
+from modelreg.store import migrate
 from tests.conftest import client
 from tests.server import Server
 
@@ -57,19 +57,35 @@ def test_account_id_is_configurable(tmp_path: Path) -> None:
 def test_db_upgrade_creates_and_backs_up(tmp_path: Path) -> None:
     first = modelreg("db", "upgrade", "--data-dir", str(tmp_path))
     assert first.returncode == 0, first.stderr
-    assert "empty -> 0001" in first.stdout
+    assert f"empty -> {migrate.head_revision()}" in first.stdout
     second = modelreg("db", "upgrade", "--data-dir", str(tmp_path))
     assert second.returncode == 0 and "backup of the previous database" in second.stdout
     assert list(tmp_path.glob("modelreg.db.*.bak"))
 
 
 def test_an_out_of_date_database_is_refused_until_upgraded(tmp_path: Path) -> None:
-    assert modelreg("db", "upgrade", "--data-dir", str(tmp_path)).returncode == 0
-    with sqlite3.connect(tmp_path / "modelreg.db") as conn:
-        conn.execute("UPDATE alembic_version SET version_num = '0000'")
+    import sqlalchemy as sa
+    from alembic import command
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'modelreg.db'}")
+    with engine.begin() as conn:  # a database made by the first release: schema revision 0001
+        command.upgrade(migrate._config(conn), "0001")
+        conn.exec_driver_sql(
+            "INSERT INTO model_package_groups (region, key, name, arn, created_us, last_version, "
+            "last_created_us, body) VALUES ('us-east-1', 'old', 'old', 'arn:old', 1, 0, 0, '{}')"
+        )
+    engine.dispose()
     result = modelreg("serve", "--data-dir", str(tmp_path), "--port", "1")
     assert result.returncode != 0
     assert "modelreg db upgrade" in result.stderr
+    upgraded = modelreg("db", "upgrade", "--data-dir", str(tmp_path))
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert f"0001 -> {migrate.head_revision()}" in upgraded.stdout
+    server = Server(tmp_path).start()
+    try:
+        assert client(server.url).describe_model_package_group(ModelPackageGroupName="old")
+    finally:
+        server.stop()
 
 
 def test_sigv4_mode_verifies_every_request(tmp_path: Path) -> None:

@@ -160,4 +160,3 @@ class JsonProtocol:
             operation=name,
         )
         return ctx, handler, params
-

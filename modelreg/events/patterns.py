@@ -10,7 +10,7 @@ Semantics in brief:
 
 * A pattern is a non-empty JSON object; nested objects follow the event's nesting; every leaf is a
   non-empty array of alternatives (OR); the fields of an object must all match (AND). Keys are joined
-  with ``.`` like event-ruler does, so ``{"a": {"b": ...}}`` and ``{"a.b": ...}`` address the same field.
+  with ``.`` as event-ruler does, so ``{"a": {"b": ...}}`` and ``{"a.b": ...}`` address the same field.
 * Alternatives: exact strings, numbers, ``true``/``false``/``null``; ``prefix`` / ``suffix`` (both also
   with ``{"equals-ignore-case": ...}``), ``equals-ignore-case``, ``wildcard``, ``anything-but`` (a value,
   a list of strings or of numbers, or ``prefix`` / ``suffix`` / ``equals-ignore-case`` / ``wildcard``),
@@ -28,22 +28,19 @@ import json
 import math
 import re
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from ipaddress import IPv6Address
 from typing import Any, Final
 
 __all__ = ["EventPattern", "InvalidEventPatternError"]
 
-_OR: Final = "$or"
 _FIVE_BILLION: Final = Decimal(5_000_000_000)
-_RANGE_ERROR: Final = "Value must be between -5.0E9 and 5.0E9, inclusive"
 # Rejecting more than ten simultaneously live wildcard prefixes reproduces every published data point:
 # the user guide's "*:*:*:*:*:event-bus/*" is rejected, its "/Users/*/dir/dir/dir/dir/dir/doc.txt" accepted.
 _WILDCARD_COMPLEXITY_LIMIT: Final = 10
 _COMPLEXITY_SEARCH_BUDGET: Final = 20_000
-# modelreg's own guard: $or is expanded into AND-branches (as event-ruler does); past this, refuse.
-_MAX_BRANCHES: Final = 1000
+_MAX_BRANCHES: Final = 1000  # modelreg's own guard on the $or expansion (event-ruler expands without one)
 _TOO_COMPLEX: Final = (
     "Rule is too complex - try using fewer wildcard characters or fewer repeating character sequences "
     "after a wildcard character"
@@ -57,6 +54,13 @@ _RESERVED_IN_OR: Final = frozenset(
 _IPV4_RE: Final = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
 _IPV6_RE: Final = re.compile(r"[0-9a-fA-F:]+")
 _STAR: Final = -1
+_LITERALS: Final = {None: "null", True: "true", False: "false"}
+_SCALARS: Final = frozenset({str, int, float, bool, type(None), Decimal})
+_ONE_KEY: Final = "Only one key allowed in match expression"
+_TOO_MANY: Final = "Too many elements in numeric expression"
+
+Membership = tuple[tuple[int, int], ...]  # (array, element) pairs a leaf value sits in
+Leaves = dict[str, list[tuple[Any, Membership]]]
 
 
 class InvalidEventPatternError(ValueError):
@@ -71,6 +75,8 @@ class InvalidEventPatternError(ValueError):
         self.path = path
         super().__init__(f"Event pattern is not valid. Reason: {reason}" + (f", at {path}" if path else ""))
 
+
+_Invalid = InvalidEventPatternError
 
 # ---------------------------------------------------------------- JSON in document order, numbers as text
 
@@ -87,8 +93,7 @@ class _Num:
     __slots__ = ("text", "value")
 
     def __init__(self, text: str) -> None:
-        self.text = text
-        self.value = Decimal(text)
+        self.text, self.value = text, Decimal(text)
 
 
 def _no_constant(name: str) -> Any:
@@ -96,37 +101,28 @@ def _no_constant(name: str) -> Any:
 
 
 def _load(text: str | bytes) -> Any:
+    hooks: dict[str, Any] = {"parse_float": _Num, "parse_int": _Num, "parse_constant": _no_constant}
     try:
-        return json.loads(
-            text, object_pairs_hook=_Obj, parse_float=_Num, parse_int=_Num, parse_constant=_no_constant
-        )
+        return json.loads(text, object_pairs_hook=_Obj, **hooks)
     except json.JSONDecodeError as exc:
-        raise InvalidEventPatternError(
+        raise _Invalid(
             f"Filter is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         ) from None
     except (ValueError, TypeError, RecursionError) as exc:
-        raise InvalidEventPatternError(f"Filter is not valid JSON: {exc}") from None
+        raise _Invalid(f"Filter is not valid JSON: {exc}") from None
 
 
 def _text(token: Any) -> str:
-    """What the JSON parser would print for a token (for EventBridge's messages)."""
-    if isinstance(token, _Obj):
-        return "{"
-    if isinstance(token, list):
-        return "["
-    if isinstance(token, _Num):
-        return token.text
-    if isinstance(token, str):
-        return token
-    return {None: "null", True: "true", False: "false"}.get(token, "]")
+    """What the JSON parser prints for a token in EventBridge's messages (``...`` is the array's end)."""
+    if isinstance(token, _Num | str):
+        return token.text if isinstance(token, _Num) else token
+    return "{" if isinstance(token, _Obj) else "[" if isinstance(token, list) else _LITERALS.get(token, "]")
 
 
 def _canon(node: Any) -> str:
     def plain(n: Any) -> Any:
-        if isinstance(n, _Obj):
-            return [[k, plain(v)] for k, v in n]
         if isinstance(n, list):
-            return [plain(v) for v in n]
+            return [[k, plain(v)] for k, v in n] if isinstance(n, _Obj) else [plain(v) for v in n]
         return ("#", n.text) if isinstance(n, _Num) else n
 
     return json.dumps(plain(node), separators=(",", ":"))
@@ -145,26 +141,29 @@ def _num_key(value: Decimal) -> tuple[str, Any] | None:
 
 
 def _event_number(value: Any) -> Decimal | None:
-    if isinstance(value, bool):
-        return None
     try:
-        if isinstance(value, int):
+        if isinstance(value, int) and not isinstance(value, bool):
             return Decimal(value)
-        if isinstance(value, float):
-            return Decimal(repr(value)) if math.isfinite(value) else None
-        if isinstance(value, Decimal):
-            return value if value.is_finite() else None
+        if isinstance(value, float) and math.isfinite(value):
+            return Decimal(repr(value))  # the shortest repr: 0.3 stays 0.3
+        if isinstance(value, Decimal) and value.is_finite():
+            return value
     except (ValueError, InvalidOperation):
-        return None
+        pass
     return None
+
+
+def _event_key(value: Any) -> tuple[str, Any] | None:
+    number = _event_number(value)
+    return None if number is None else _num_key(number)
 
 
 def _range_operand(token: Any, label: str, path: str) -> int:
     if not isinstance(token, _Num):
-        raise InvalidEventPatternError(f"Value of {label} must be numeric", path)
+        raise _Invalid(f"Value of {label} must be numeric", path)
     key = _num_key(token.value)
     if key is None or key[0] != "n":
-        raise InvalidEventPatternError(_RANGE_ERROR, path)
+        raise _Invalid("Value must be between -5.0E9 and 5.0E9, inclusive", path)
     return int(key[1])
 
 
@@ -194,20 +193,19 @@ def _cidr(text: str, path: str) -> tuple[int, int, int]:
     while parts and not parts[-1]:  # Java's String.split drops trailing empty strings
         parts.pop()
     if len(parts) != 2:
-        raise InvalidEventPatternError("Malformed CIDR, one '/' required", path)
+        raise _Invalid("Malformed CIDR, one '/' required", path)
     if not re.fullmatch(r"[+-]?[0-9]{1,10}", parts[1]) or not -(2**31) <= int(parts[1]) < 2**31:
-        raise InvalidEventPatternError("Malformed CIDR, mask bits must be an integer", path)
+        raise _Invalid("Malformed CIDR, mask bits must be an integer", path)
     bits = int(parts[1])
     if bits < 0:
-        raise InvalidEventPatternError("Malformed CIDR, mask bits must not be negative", path)
+        raise _Invalid("Malformed CIDR, mask bits must not be negative", path)
     address = _ip(parts[0])
     if address is None:
         looks_like_ip = _IPV4_RE.fullmatch(parts[0]) or (":" in parts[0] and _IPV6_RE.fullmatch(parts[0]))
-        problem = "Invalid IP address" if looks_like_ip else "Nonstandard IP address"
-        raise InvalidEventPatternError(f"{problem}: {parts[0]}", path)
+        raise _Invalid(f"{'Invalid' if looks_like_ip else 'Nonstandard'} IP address: {parts[0]}", path)
     width, value = address
     if bits >= width:
-        raise InvalidEventPatternError(f"IPv{4 if width == 32 else 6} mask bits must be < {width}", path)
+        raise _Invalid(f"IPv{4 if width == 32 else 6} mask bits must be < {width}", path)
     # Like event-ruler: the range starts at the address as written, not at the network address.
     return width, value, value | ((1 << (width - bits)) - 1)
 
@@ -224,34 +222,22 @@ def _fold(text: str) -> str:
 
 def _wildcard(text: str, path: str) -> tuple[re.Pattern[str], tuple[int, ...]]:
     """Validate like event-ruler (positions count the UTF-8 bytes of the quoted value) and compile."""
-    raw = ('"' + text + '"').encode()
-    tokens: list[int] = []
-    i = 0
+    raw, tokens, i = ('"' + text + '"').encode(), [], 0
     while i < len(raw):
         byte = raw[i]
-        if byte == 0x2A:
+        if byte == 0x2A:  # *
             if i + 1 < len(raw) and raw[i + 1] == 0x2A:
-                raise InvalidEventPatternError(f"Consecutive wildcard characters at pos {i}", path)
-            tokens.append(_STAR)
-        elif byte == 0x5C:
-            if i + 1 < len(raw) and raw[i + 1] in (0x2A, 0x5C):
-                tokens.append(raw[i + 1])
-                i += 2
-                continue
-            raise InvalidEventPatternError(f"Invalid escape character at pos {i}", path)
-        else:
-            tokens.append(byte)
+                raise _Invalid(f"Consecutive wildcard characters at pos {i}", path)
+            byte = _STAR
+        elif byte == 0x5C:  # backslash: only \* and \\ are escapes
+            if i + 1 >= len(raw) or raw[i + 1] not in (0x2A, 0x5C):
+                raise _Invalid(f"Invalid escape character at pos {i}", path)
+            i += 1
+            byte = raw[i]
+        tokens.append(byte)
         i += 1
-    regex, escaped = [], False
-    for char in text:
-        if escaped:
-            regex.append(re.escape(char))
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        else:
-            regex.append(".*" if char == "*" else re.escape(char))
-    return re.compile("".join(regex), re.DOTALL), tuple(tokens)
+    regex = re.sub(r"\\(.)|(\*)|(.)", lambda m: ".*" if m[2] else re.escape(m[1] or m[3]), text, flags=re.S)
+    return re.compile(regex, re.DOTALL), tuple(tokens)
 
 
 def _wildcard_complexity(patterns: Iterable[tuple[int, ...]]) -> int:
@@ -277,16 +263,11 @@ def _wildcard_complexity(patterns: Iterable[tuple[int, ...]]) -> int:
     while queue:
         current = queue.popleft()
         for byte in alphabet:
-            nxt: set[tuple[int, int]] = set()
-            for p, i in current:
-                toks = pats[p]
-                if i and toks[i - 1] == _STAR:
-                    nxt.add((p, i))
-                if i < len(toks) and toks[i] == byte:
-                    nxt.add((p, i + 1))
-            if not nxt:
+            step = {(p, i) for p, i in current if i and pats[p][i - 1] == _STAR}
+            step |= {(p, i + 1) for p, i in current if i < len(pats[p]) and pats[p][i] == byte}
+            if not step:
                 continue
-            state = close(nxt)
+            state = close(step)
             worst = max(worst, sum(1 for _, i in state if i))
             if worst > _WILDCARD_COMPLEXITY_LIMIT or len(seen) > _COMPLEXITY_SEARCH_BUDGET:
                 return max(worst, _WILDCARD_COMPLEXITY_LIMIT + 1)
@@ -310,72 +291,62 @@ class _Field:
 
     def __init__(self, path: str, canon: str) -> None:
         self.path, self.canon = path, canon
-        self.absent_ok = self.any_value = self.testable = False
+        self.absent_ok = self.any_value = self.testable = False  # exists:false / exists:true / has values
         self.strings: set[str] = set()
+        self.folded: set[str] = set()  # equals-ignore-case
+        self.literals: set[str] = set()  # "null", "true", "false"
         self.numbers: set[tuple[str, Any]] = set()
-        self.literals: set[object] = set()  # None, True, False (compared by identity)
         self.ips: set[tuple[int, int]] = set()
         self.prefixes: tuple[str, ...] = ()
         self.suffixes: tuple[str, ...] = ()
-        self.folded: set[str] = set()
         self.folded_prefixes: tuple[str, ...] = ()
         self.folded_suffixes: tuple[str, ...] = ()
         self.wildcards: list[re.Pattern[str]] = []
         self.wildcard_tokens: list[tuple[int, ...]] = []
         self.cidrs: list[tuple[int, int, int]] = []
         self.ranges: list[tuple[int | None, bool, int | None, bool]] = []
-        self.negations: list[Any] = []  # callables: value -> bool
+        self.negations: list[Callable[[Any], bool]] = []  # anything-but
 
     def test(self, value: Any) -> bool:
         if self.any_value:
             return True
         if isinstance(value, str):
-            if value in self.strings:
-                return True
-            if self.prefixes and value.startswith(self.prefixes):
+            if value in self.strings or (self.prefixes and value.startswith(self.prefixes)):
                 return True
             if self.suffixes and value.endswith(self.suffixes):
                 return True
             if self.folded or self.folded_prefixes or self.folded_suffixes:
                 folded = _fold(value)
-                if folded in self.folded:
-                    return True
-                if self.folded_prefixes and folded.startswith(self.folded_prefixes):
+                if folded in self.folded or (
+                    self.folded_prefixes and folded.startswith(self.folded_prefixes)
+                ):
                     return True
                 if self.folded_suffixes and folded.endswith(self.folded_suffixes):
                     return True
             if any(regex.fullmatch(value) for regex in self.wildcards):
                 return True
-            if self.ips or self.cidrs:
-                address = _ip(value)
-                if address is not None:
-                    if address in self.ips:
-                        return True
-                    width, number = address
-                    if any(w == width and lo <= number <= hi for w, lo, hi in self.cidrs):
-                        return True
-        elif value is None or value is True or value is False:
-            if any(value is literal for literal in self.literals):
-                return True
-        elif self.numbers or self.ranges:
-            number = _event_number(value)
-            key = _num_key(number) if number is not None else None
-            if key is not None:
-                if key in self.numbers:
+            if (self.ips or self.cidrs) and (address := _ip(value)) is not None:
+                width, n = address
+                if address in self.ips or any(w == width and lo <= n <= hi for w, lo, hi in self.cidrs):
                     return True
-                if key[0] == "n":
-                    n = key[1]
-                    for lo, lo_open, hi, hi_open in self.ranges:
-                        if (lo is None or n > lo or (n == lo and not lo_open)) and (
-                            hi is None or n < hi or (n == hi and not hi_open)
-                        ):
-                            return True
+        elif value is None or value is True or value is False:
+            if _LITERALS[value] in self.literals:
+                return True
+        elif (self.numbers or self.ranges) and (key := _event_key(value)) is not None:
+            if key in self.numbers:
+                return True
+            if key[0] == "n":
+                n = key[1]
+                for lo, lo_open, hi, hi_open in self.ranges:
+                    above = lo is None or n > lo or (n == lo and not lo_open)
+                    if above and (hi is None or n < hi or (n == hi and not hi_open)):
+                        return True
         return any(negation(value) for negation in self.negations)
 
 
 def _compile_field(values: list[Any], path: str) -> _Field:
     if not values:
-        raise InvalidEventPatternError("Empty arrays are not allowed", path)
+        raise _Invalid("Empty arrays are not allowed", path)
     field = _Field(path, _canon(values))
     for value in values:
         if isinstance(value, _Obj):
@@ -383,191 +354,157 @@ def _compile_field(values: list[Any], path: str) -> _Field:
             continue
         if isinstance(value, str):
             field.strings.add(value)
-            address = _ip(value)
-            if address is not None:
+            if (address := _ip(value)) is not None:  # event-ruler matches IP literals as addresses
                 field.ips.add(address)
         elif isinstance(value, _Num):
-            key = _num_key(value.value)
-            if key is not None:
+            if (key := _num_key(value.value)) is not None:
                 field.numbers.add(key)
         elif value is None or isinstance(value, bool):
-            field.literals.add(value)
+            field.literals.add(_LITERALS[value])
         else:
-            raise InvalidEventPatternError("Match value must be String, number, true, false, or null", path)
+            raise _Invalid("Match value must be String, number, true, false, or null", path)
         field.testable = True
     return field
 
 
-def _string_operand(operand: Any, message: str, path: str) -> str:
+def _string(operand: Any, name: str, path: str) -> str:
     if not isinstance(operand, str):
-        raise InvalidEventPatternError(message, path)
+        raise _Invalid(f"{name} match pattern must be a string", path)
     return operand
 
 
-def _ignore_case_form(operand: _Obj, what: str, path: str) -> str:
-    """The ``{"equals-ignore-case": "..."}`` operand of prefix / suffix."""
+def _ignore_case(operand: _Obj, what: str, path: str) -> str:
+    """The ``{"equals-ignore-case": "..."}`` operand of prefix / suffix, folded."""
     if not operand:
-        raise InvalidEventPatternError(f"{what.capitalize()} expression name not found", path)
-    name, inner = operand[0]
-    if name != "equals-ignore-case":
-        raise InvalidEventPatternError(f"Unsupported {what} pattern: {name}", path)
-    text = _string_operand(inner, "equals-ignore-case match pattern must be a string", path)
+        raise _Invalid(f"{what.capitalize()} expression name not found", path)
+    if operand[0][0] != "equals-ignore-case":
+        raise _Invalid(f"Unsupported {what} pattern: {operand[0][0]}", path)
+    text = _string(operand[0][1], "equals-ignore-case", path)
     if len(operand) > 1:
-        raise InvalidEventPatternError("Only one key allowed in match expression", path)
+        raise _Invalid(_ONE_KEY, path)
     return _fold(text)
 
 
 def _expression(field: _Field, expression: _Obj, path: str) -> None:
     """Compile one ``{"operator": operand}`` alternative into ``field``."""
     if not expression:
-        raise InvalidEventPatternError("Match expression name not found", path)
-    name, operand = expression[0]
-    one_key = "Only one key allowed in match expression"
-    extra_message = one_key
-    if name in ("prefix", "suffix"):
-        if isinstance(operand, _Obj):
-            folded = _ignore_case_form(operand, name, path)
-            if name == "prefix":
-                field.folded_prefixes += (folded,)
-            else:
-                field.folded_suffixes += (folded,)
-        else:
-            text = _string_operand(operand, f"{name} match pattern must be a string", path)
-            if name == "prefix":
-                field.prefixes += (text,)
-            else:
-                field.suffixes += (text,)
+        raise _Invalid("Match expression name not found", path)
+    (name, operand), extra = expression[0], _ONE_KEY
+    if name == "prefix" and isinstance(operand, _Obj):
+        field.folded_prefixes += (_ignore_case(operand, name, path),)
+    elif name == "suffix" and isinstance(operand, _Obj):
+        field.folded_suffixes += (_ignore_case(operand, name, path),)
+    elif name == "prefix":
+        field.prefixes += (_string(operand, name, path),)
+    elif name == "suffix":
+        field.suffixes += (_string(operand, name, path),)
     elif name == "equals-ignore-case":
-        field.folded.add(_fold(_string_operand(operand, f"{name} match pattern must be a string", path)))
+        field.folded.add(_fold(_string(operand, name, path)))
     elif name == "wildcard":
-        regex, tokens = _wildcard(
-            _string_operand(operand, f"{name} match pattern must be a string", path), path
-        )
+        regex, tokens = _wildcard(_string(operand, name, path), path)
         field.wildcards.append(regex)
         field.wildcard_tokens.append(tokens)
     elif name == "cidr":
-        field.cidrs.append(
-            _cidr(_string_operand(operand, "prefix match pattern must be a string", path), path)
-        )
+        field.cidrs.append(_cidr(_string(operand, "prefix", path), path))  # sic: EventBridge says "prefix"
     elif name == "exists":
         if operand is not True and operand is not False:
-            raise InvalidEventPatternError("exists match pattern must be either true or false.", path)
-        if operand:
-            field.any_value = True
-        else:
-            field.absent_ok = True
-            if len(expression) > 1:
-                raise InvalidEventPatternError(one_key, path)
-            return
+            raise _Invalid("exists match pattern must be either true or false.", path)
+        if len(expression) > 1:
+            raise _Invalid(_ONE_KEY, path)
+        field.any_value |= operand
+        field.absent_ok |= not operand
+        field.testable |= operand
+        return
     elif name == "numeric":
         if not isinstance(operand, list) or isinstance(operand, _Obj):
-            raise InvalidEventPatternError("Value of numeric must be an array.", path)
+            raise _Invalid("Value of numeric must be an array.", path)
         field.ranges.append(_numeric(operand, path))
-        extra_message = "Too many elements in numeric expression"
+        extra = _TOO_MANY
     elif name == "anything-but":
         field.negations.append(_anything_but(operand, path))
-        extra_message = "Too many elements in numeric expression"
+        extra = _TOO_MANY
     else:
-        raise InvalidEventPatternError(f"Unrecognized match type {name}", path)
+        raise _Invalid(f"Unrecognized match type {name}", path)
     if len(expression) > 1:
-        raise InvalidEventPatternError(extra_message, path)
+        raise _Invalid(extra, path)
     field.testable = True
 
 
 def _numeric(items: list[Any], path: str) -> tuple[int | None, bool, int | None, bool]:
     """``["op", n]`` or ``[">"|">=", n, "<"|"<=", m]`` as (low, low_open, high, high_open)."""
-
-    def token(i: int) -> Any:
-        return items[i] if i < len(items) else ...
-
+    token: Callable[[int], Any] = lambda i: items[i] if i < len(items) else ...  # noqa: E731
     operator = token(0)
     if not isinstance(operator, str):
-        raise InvalidEventPatternError(f"Invalid member in numeric match: {_text(operator)}", path)
+        raise _Invalid(f"Invalid member in numeric match: {_text(operator)}", path)
     if operator in ("=", "<", "<="):
         value = _range_operand(token(1), "equals" if operator == "=" else operator, path)
         if len(items) > 2:
-            raise InvalidEventPatternError("Too many elements in numeric expression", path)
-        if operator == "=":
-            return value, False, value, False
-        return None, False, value, operator == "<"
+            raise _Invalid(_TOO_MANY, path)
+        return (value, False, value, False) if operator == "=" else (None, False, value, operator == "<")
     if operator not in (">", ">="):
-        raise InvalidEventPatternError(f"Unrecognized numeric range operator: {operator}", path)
+        raise _Invalid(f"Unrecognized numeric range operator: {operator}", path)
     low = _range_operand(token(1), operator, path)
     if len(items) == 2:
         return low, operator == ">", None, False
     upper = token(2)
     if not isinstance(upper, str):
-        raise InvalidEventPatternError(f"Bad value in numeric range: {_text(upper)}", path)
+        raise _Invalid(f"Bad value in numeric range: {_text(upper)}", path)
     if upper not in ("<", "<="):
-        raise InvalidEventPatternError(f"Bad numeric range operator: {upper}", path)
+        raise _Invalid(f"Bad numeric range operator: {upper}", path)
     high = _range_operand(token(3), upper, path)
     if len(items) > 4:
-        raise InvalidEventPatternError("Too many terms in numeric range expression", path)
+        raise _Invalid("Too many terms in numeric range expression", path)
     if high <= low:
-        raise InvalidEventPatternError("Bottom must be less than top", path)
+        raise _Invalid("Bottom must be less than top", path)
     return low, operator == ">", high, upper == "<"
 
 
-def _anything_but(operand: Any, path: str) -> Any:
+_AB_NOT_STRING: Final = {
+    "equals-ignore-case": "Inside anything-but/equals-ignore-case list, number|start|null|boolean is not "
+    "supported.",
+    "wildcard": "wildcard match pattern must be a string",
+    "prefix": "prefix/suffix match pattern must be a string",
+    "suffix": "prefix/suffix match pattern must be a string",
+}
+
+
+def _anything_but(operand: Any, path: str) -> Callable[[Any], bool]:
     """A predicate true for every present value the ``anything-but`` does not exclude."""
     kind, extra = "", False
     if isinstance(operand, _Obj):
         if not operand:
-            raise InvalidEventPatternError("Anything-But expression name not found", path)
-        kind, inner = operand[0]
-        if kind not in ("equals-ignore-case", "prefix", "suffix", "wildcard"):
-            raise InvalidEventPatternError(f"Unsupported anything-but pattern: {kind}", path)
-        extra, operand = len(operand) > 1, inner
+            raise _Invalid("Anything-But expression name not found", path)
+        (kind, inner), extra = operand[0], len(operand) > 1
+        if kind not in _AB_NOT_STRING:
+            raise _Invalid(f"Unsupported anything-but pattern: {kind}", path)
+        operand = inner
     is_list = isinstance(operand, list) and not isinstance(operand, _Obj)
     if not (is_list or isinstance(operand, str | _Num)):
-        raise InvalidEventPatternError(
-            "Value of anything-but must be an array or single string/number value.", path
-        )
+        raise _Invalid("Value of anything-but must be an array or single string/number value.", path)
     values = operand if is_list else [operand]
-    if not kind:
-        strings = {v for v in values if isinstance(v, str)}
+    if not kind:  # a string, a number, or a list of only strings or only numbers
         if any(not isinstance(v, str | _Num) for v in values):
-            raise InvalidEventPatternError(
-                "Inside anything but list, start|null|boolean is not supported.", path
-            )
+            raise _Invalid("Inside anything but list, start|null|boolean is not supported.", path)
+        strings = {v for v in values if isinstance(v, str)}
         numbers = {_range_operand(v, "", path) for v in values if isinstance(v, _Num)}
         if bool(strings) == bool(numbers):
-            raise InvalidEventPatternError(
-                "Inside anything but list, either all values are number or string, "
-                "mixed type is not supported",
-                path,
-            )
+            raise _Invalid("Inside anything but list, either all values are number or string, mixed type is "
+                           "not supported", path)  # fmt: skip
         if strings:
             return lambda v: not (isinstance(v, str) and v in strings)
-
-        def not_number(v: Any) -> bool:
-            number = _event_number(v)
-            key = _num_key(number) if number is not None else None
-            return not (key is not None and key[0] == "n" and key[1] in numbers)
-
-        return not_number
-    texts: list[str] = []
+        return lambda v: not ((key := _event_key(v)) is not None and key[0] == "n" and key[1] in numbers)
     for value in values:
         if not isinstance(value, str):
-            raise InvalidEventPatternError(
-                {
-                    "equals-ignore-case": "Inside anything-but/equals-ignore-case list, "
-                    "number|start|null|boolean is not supported.",
-                    "wildcard": "wildcard match pattern must be a string",
-                }.get(kind, "prefix/suffix match pattern must be a string"),
-                path,
-            )
-        if kind in ("prefix", "suffix") and not value:
-            raise InvalidEventPatternError("Null prefix/suffix not allowed", path)
-        texts.append(value)
+            raise _Invalid(_AB_NOT_STRING[kind], path)
+        if not value and kind in ("prefix", "suffix"):
+            raise _Invalid("Null prefix/suffix not allowed", path)
     if extra:
-        raise InvalidEventPatternError("Too many elements in numeric expression", path)
+        raise _Invalid(_TOO_MANY, path)
+    texts = tuple(values)
     if kind == "prefix":
-        prefixes = tuple(texts)
-        return lambda v: not (isinstance(v, str) and v.startswith(prefixes))
+        return lambda v: not (isinstance(v, str) and v.startswith(texts))
     if kind == "suffix":
-        suffixes = tuple(texts)
-        return lambda v: not (isinstance(v, str) and v.endswith(suffixes))
+        return lambda v: not (isinstance(v, str) and v.endswith(texts))
     if kind == "equals-ignore-case":
         folded = {_fold(t) for t in texts}
         return lambda v: not (isinstance(v, str) and _fold(v) in folded)
@@ -579,20 +516,20 @@ def _anything_but(operand: Any, path: str) -> Any:
 
 
 class _Compiler:
-    """Walks the pattern in document order into AND-branches (one per $or combination)."""
+    """Walks the pattern in document order into AND-branches, one per $or combination (like event-ruler)."""
 
     def __init__(self) -> None:
         self.branches: list[dict[str, _Field]] = [{}]
 
     def object(self, obj: _Obj, keys: tuple[str, ...], in_or: bool) -> None:
         if not obj:
-            raise InvalidEventPatternError("Empty objects are not allowed", ".".join(keys))
+            raise _Invalid("Empty objects are not allowed", ".".join(keys))
         for key, value in obj:
-            if key == _OR:
+            if key == "$or":
                 self.alternatives(value, keys)
                 continue
             if in_or and key in _RESERVED_IN_OR:
-                raise InvalidEventPatternError(
+                raise _Invalid(
                     f"{key} is Ruler reserved fieldName which cannot be used inside $or.", ".".join(keys)
                 )
             sub = (*keys, key)
@@ -603,26 +540,25 @@ class _Compiler:
                 for branch in self.branches:  # a later mention of the same path wins, as in event-ruler
                     branch[field.path] = field
             else:
-                raise InvalidEventPatternError(f'"{key}" must be an object or an array', ".".join(sub))
+                raise _Invalid(f'"{key}" must be an object or an array', ".".join(sub))
 
     def alternatives(self, value: Any, keys: tuple[str, ...]) -> None:
         where = ".".join(keys)
         if not isinstance(value, list) or isinstance(value, _Obj):
-            raise InvalidEventPatternError("It must be an Array followed with $or.", where)
+            raise _Invalid("It must be an Array followed with $or.", where)
         before, after = self.branches, []
         for alternative in value:
             if not isinstance(alternative, _Obj):
-                raise InvalidEventPatternError(
-                    "Only JSON object is allowed in array of $or relationship.", where
-                )
+                raise _Invalid("Only JSON object is allowed in array of $or relationship.", where)
             self.branches = [dict(branch) for branch in before]
             self.object(alternative, keys, in_or=True)
             after.extend(self.branches)
             if len(after) > _MAX_BRANCHES:
-                raise InvalidEventPatternError(f"Rule is too complex - $or expands to more than "
-                                               f"{_MAX_BRANCHES} combinations", where)  # fmt: skip
+                raise _Invalid(
+                    f"Rule is too complex - $or expands to more than {_MAX_BRANCHES} combinations", where
+                )
         if len(value) < 2:
-            raise InvalidEventPatternError("There must have at least 2 Objects in $or relationship.", where)
+            raise _Invalid("There must have at least 2 Objects in $or relationship.", where)
         self.branches = after
 
 
@@ -637,19 +573,16 @@ def _check_wildcard_complexity(branches: list[dict[str, _Field]]) -> None:
                 machines.setdefault((before, path), []).extend(field.wildcard_tokens)
     for (_, path), tokens in machines.items():
         if _wildcard_complexity(tokens) > _WILDCARD_COMPLEXITY_LIMIT:
-            raise InvalidEventPatternError(_TOO_COMPLEX, path)
+            raise _Invalid(_TOO_COMPLEX, path)
 
 
-_Leaves = dict[str, list[tuple[Any, tuple[tuple[int, int], ...]]]]
-
-
-def _consistent(groups: list[set[tuple[tuple[int, int], ...]]], index: int, chosen: dict[int, int]) -> bool:
+def _consistent(groups: list[set[Membership]], index: int, chosen: dict[int, int]) -> bool:
     """Can one candidate per field be chosen so that no two sit in different elements of one array?"""
     if index == len(groups):
         return True
     for membership in groups[index]:
         if all(chosen.get(array, element) == element for array, element in membership):
-            added = [array for array, element in membership if array not in chosen]
+            added = [array for array, _ in membership if array not in chosen]
             chosen.update(membership)
             if _consistent(groups, index + 1, chosen):
                 return True
@@ -658,17 +591,15 @@ def _consistent(groups: list[set[tuple[tuple[int, int], ...]]], index: int, chos
     return False
 
 
-def _branch_matches(fields: tuple[_Field, ...], leaves: _Leaves) -> bool:
-    groups: list[set[tuple[tuple[int, int], ...]]] = []
+def _branch_matches(fields: tuple[_Field, ...], leaves: Leaves) -> bool:
+    groups: list[set[Membership]] = []
     for field in fields:
         found = leaves.get(field.path)
-        if not found:
-            if field.absent_ok:
+        if not found or not field.testable:
+            if not found and field.absent_ok:
                 continue
             return False
-        if not field.testable:
-            return False
-        candidates: set[tuple[tuple[int, int], ...]] = set()
+        candidates: set[Membership] = set()
         for value, membership in found:
             if field.test(value):
                 if not membership:  # outside any array: compatible with every other choice
@@ -678,28 +609,32 @@ def _branch_matches(fields: tuple[_Field, ...], leaves: _Leaves) -> bool:
             if not candidates:
                 return False
             groups.append(candidates)
-    if len(groups) < 2:
-        return True
-    return _consistent(sorted(groups, key=len), 0, {})
+    return len(groups) < 2 or _consistent(sorted(groups, key=len), 0, {})
 
 
 class EventPattern:
-    """A validated, compiled EventBridge event pattern.
+    """A validated, compiled EventBridge event pattern; immutable and safe to share between threads.
 
     >>> rule = EventPattern.parse('{"source": ["aws.sagemaker"], "detail": {"State": ["Approved"]}}')
     >>> rule.matches({"source": "aws.sagemaker", "detail": {"State": "Approved"}})
     True
     """
 
-    __slots__ = ("_branches", "_fields", "_text", "_wanted")
+    __slots__ = ("_branches", "_children", "_fields", "_text")
 
     def __init__(self, text: str, branches: list[tuple[_Field, ...]]) -> None:
         self._text = text
         self._branches = branches
         self._fields = frozenset(field.path for branch in branches for field in branch)
-        self._wanted = self._fields | {
-            path[:i] for path in self._fields for i, char in enumerate(path) if char == "."
-        }
+        # For each object path on the way to a field, the event keys that can lead on: "a.b.c" is reached
+        # through {"a": {"b": {"c"}}}, {"a.b": {"c"}}, {"a": {"b.c"}} or {"a.b.c"}, as in event-ruler.
+        children: dict[str, set[str]] = {}
+        for path in self._fields:
+            cuts = [-1, *(i for i, char in enumerate(path) if char == "."), len(path)]
+            for n, start in enumerate(cuts[:-1]):
+                for end in cuts[n + 1 :]:
+                    children.setdefault(path[: max(start, 0)], set()).add(path[start + 1 : end])
+        self._children = {parent: tuple(keys) for parent, keys in children.items()}
 
     @classmethod
     def parse(cls, text: str) -> EventPattern:
@@ -710,18 +645,18 @@ class EventPattern:
         at detail.ModelApprovalStatus'.
         """
         if not isinstance(text, str | bytes):
-            raise InvalidEventPatternError(
-                f"Filter is not valid JSON: expected a string, got {type(text).__name__}"
-            )
+            raise _Invalid(f"Filter is not valid JSON: expected a string, got {type(text).__name__}")
         document = _load(text)
         if not isinstance(document, _Obj):
-            raise InvalidEventPatternError("Filter is not an object")
+            raise _Invalid("Filter is not an object")
         compiler = _Compiler()
-        compiler.object(document, (), in_or=False)
+        try:
+            compiler.object(document, (), in_or=False)
+        except RecursionError:
+            raise _Invalid("Filter is nested too deeply") from None
         _check_wildcard_complexity(compiler.branches)
         unique: dict[tuple[int, ...], tuple[_Field, ...]] = {}
-        for branch in compiler.branches:
-            # Cheap, selective fields first: exact top-level envelope fields usually decide.
+        for branch in compiler.branches:  # shallow, exact fields first: the envelope usually decides
             fields = tuple(sorted(branch.values(), key=lambda f: (f.path.count("."), not f.strings, f.path)))
             unique.setdefault(tuple(id(f) for f in fields), fields)
         return cls(text if isinstance(text, str) else text.decode(), list(unique.values()))
@@ -736,31 +671,22 @@ class EventPattern:
         resources, detail) matches."""
         if not isinstance(event, Mapping):
             return False
-        leaves: _Leaves = {}
-        self._collect(event, "", (), leaves, [0])
+        leaves: Leaves = {}
+        arrays = 0
+        stack: list[tuple[Any, str, Membership]] = [(event, "", ())]
+        while stack:  # gather the leaves at the pattern's paths, each with the array elements it sits in
+            node, path, membership = stack.pop()
+            kind = type(node)
+            if kind is dict or (kind not in _SCALARS and isinstance(node, Mapping)):
+                for key in self._children.get(path, ()):
+                    if (value := node.get(key, _Obj)) is not _Obj:
+                        stack.append((value, f"{path}.{key}" if path else key, membership))
+            elif kind is list or (kind not in _SCALARS and isinstance(node, list | tuple)):
+                arrays += 1
+                stack.extend((element, path, (*membership, (arrays, i))) for i, element in enumerate(node))
+            elif path in self._fields:
+                leaves.setdefault(path, []).append((node, membership))
         return any(_branch_matches(branch, leaves) for branch in self._branches)
-
-    def _collect(
-        self,
-        node: Any,
-        path: str,
-        membership: tuple[tuple[int, int], ...],
-        leaves: _Leaves,
-        arrays: list[int],
-    ) -> None:
-        """Gather the leaf values at the pattern's field paths, each with the array elements it sits in."""
-        if isinstance(node, Mapping):
-            for key, value in node.items():
-                sub = f"{path}.{key}" if path else str(key)
-                if sub in self._wanted:
-                    self._collect(value, sub, membership, leaves, arrays)
-        elif isinstance(node, list | tuple):
-            arrays[0] += 1
-            array = arrays[0]
-            for index, element in enumerate(node):
-                self._collect(element, path, (*membership, (array, index)), leaves, arrays)
-        elif path in self._fields:
-            leaves.setdefault(path, []).append((node, membership))
 
     def __repr__(self) -> str:
         return f"EventPattern.parse({self._text!r})"

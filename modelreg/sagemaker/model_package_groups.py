@@ -7,6 +7,7 @@ from typing import Any
 
 from modelreg.aws.dispatch import RequestContext, operation
 from modelreg.errors import ConflictException, ValidationException
+from modelreg.events import outbox
 from modelreg.sagemaker import pagination
 from modelreg.sagemaker.common import epoch_param_us, get_group, group_arn, tag_dict, us_to_epoch
 from modelreg.store.base import DuplicateKey, GroupQuery, GroupRow
@@ -39,6 +40,7 @@ def create_model_package_group(ctx: RequestContext, params: dict[str, Any]) -> d
         with ctx.store.write() as tx:
             tx.insert_group(row)
             tx.put_tags(arn, tag_dict(params.get("Tags")))
+            outbox.model_package_group_changed(tx, ctx, arn, body, "Created", now)
     except DuplicateKey:
         raise ValidationException(f"Model Package Group already exists: {arn}") from None
     return {"ModelPackageGroupArn": arn}
@@ -80,6 +82,7 @@ def delete_model_package_group(ctx: RequestContext, params: dict[str, Any]) -> d
             )
         tx.delete_tags(group.arn, [k for k, _ in tx.list_tags(group.arn)])
         tx.delete_group(group.id)
+        outbox.model_package_group_changed(tx, ctx, group.arn, group.body, "Deleted", ctx.now_us())
     return {}
 
 

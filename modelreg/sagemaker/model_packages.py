@@ -13,6 +13,7 @@ from typing import Any
 from modelreg import arns
 from modelreg.aws.dispatch import RequestContext, operation
 from modelreg.errors import ValidationException
+from modelreg.events import outbox
 from modelreg.sagemaker import history, pagination
 from modelreg.sagemaker.common import (
     epoch_param_us,
@@ -159,6 +160,7 @@ def _create_version(tx: Transaction, ctx: RequestContext, params: dict[str, Any]
     )
     tx.insert_package(row)
     history.record_changes(tx, ctx, arn, None, body, created_us, params)
+    outbox.model_package_changed(tx, ctx, arn, None, body, created_us)
     return arn
 
 
@@ -192,6 +194,7 @@ def _create_unversioned(tx: Transaction, ctx: RequestContext, params: dict[str, 
         raise ValidationException(f"ModelPackage already exists: {arn}") from None
     tx.put_tags(arn, tag_dict(params.get("Tags")))
     history.record_changes(tx, ctx, arn, None, body, now, params)
+    outbox.model_package_changed(tx, ctx, arn, None, body, now)
     return arn
 
 
@@ -263,6 +266,7 @@ def update_model_package(ctx: RequestContext, params: dict[str, Any]) -> dict[st
         row.approval_status = row.body.get("ModelApprovalStatus")
         tx.update_package(row)
         history.record_changes(tx, ctx, row.arn, before, row.body, now, params)
+        outbox.model_package_changed(tx, ctx, row.arn, before, row.body, now)
         remember_client_token(tx, ctx, params, row.arn)
     return {"ModelPackageArn": row.arn}
 
@@ -317,5 +321,7 @@ def delete_model_package(ctx: RequestContext, params: dict[str, Any]) -> dict[st
         assert row.id is not None
         tx.delete_tags(row.arn, [k for k, _ in tx.list_tags(row.arn)])
         tx.delete_package(row.id)
-        history.record_deletion(tx, ctx, row.arn, row.body, ctx.now_us())
+        now = ctx.now_us()
+        history.record_deletion(tx, ctx, row.arn, row.body, now)
+        outbox.model_package_changed(tx, ctx, row.arn, row.body, None, now)
     return {}

@@ -19,7 +19,10 @@ from typing import Any, Protocol
 
 
 class DuplicateKey(Exception):
-    """An insert collided with a unique key (a name that is already taken)."""
+    """An insert collided with a unique key (a name that is already taken).
+
+    The transaction it was raised in cannot be used further (PostgreSQL aborts it): let the
+    exception leave the ``write()`` block, which rolls back."""
 
 
 @dataclass
@@ -94,11 +97,76 @@ class PackageQuery:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class NamedResource:
+    """A configuration object addressed by (region, kind, name): an EventBridge rule (targets in its
+    body), connection, API destination, archive or replay."""
+
+    region: str
+    kind: str
+    name: str
+    arn: str
+    created_us: int
+    body: dict[str, Any]
+    id: int | None = None
+
+
+@dataclass
+class OutboxEvent:
+    """An EventBridge-shaped event; ``body`` is the whole event as targets receive it."""
+
+    event_id: str
+    region: str
+    source: str
+    detail_type: str
+    created_us: int
+    body: dict[str, Any]
+    resource_arn: str | None = None
+    sequence: int | None = None
+    id: int | None = None
+
+
+@dataclass
+class Delivery:
+    """One event to send to one target of one rule, and where that stands."""
+
+    event_row_id: int
+    region: str
+    rule_name: str
+    target_id: str
+    target: dict[str, Any]
+    status: str  # pending | succeeded | dead
+    next_attempt_us: int
+    created_us: int
+    updated_us: int
+    attempts: int = 0
+    last_status_code: int | None = None
+    last_error: str | None = None
+    id: int | None = None
+
+
+@dataclass
+class DeliveryAttempt:
+    delivery_id: int
+    at_us: int
+    duration_us: int
+    status_code: int | None
+    error: str | None
+    id: int | None = None
+
+
+@dataclass
+class DeliveryQuery:
+    region: str | None = None
+    rule_name: str | None = None
+    status: str | None = None
+
+
 Cursor = Sequence[Any]
 
 
-class Transaction(Protocol):
-    """Reads and writes inside one transaction; obtained from ``Store.read()`` / ``Store.write()``."""
+class RegistryTransaction(Protocol):
+    """The registry half of a transaction: groups, packages, tags, history, idempotency."""
 
     # groups
     def insert_group(self, row: GroupRow) -> GroupRow:
@@ -183,6 +251,68 @@ class Transaction(Protocol):
     def put_client_token(
         self, region: str, operation: str, token: str, request_hash: str, result: str, now_us: int
     ) -> None: ...
+
+
+class EventTransaction(Protocol):
+    """The events half of a transaction: named resources, the outbox and deliveries."""
+
+    def insert_resource(self, resource: NamedResource) -> NamedResource:
+        """Insert; ``DuplicateKey`` if (region, kind, name) is taken."""
+
+    def get_resource(
+        self, region: str, kind: str, name: str, *, for_update: bool = False
+    ) -> NamedResource | None: ...
+
+    def update_resource(self, resource: NamedResource) -> None:
+        """Write back ``body`` (and ``arn``)."""
+
+    def delete_resource(self, resource_id: int) -> None: ...
+
+    def list_resources(
+        self, region: str, kind: str, name_prefix: str | None, after: str | None, limit: int
+    ) -> list[NamedResource]:
+        """Resources of one kind sorted by name, strictly after the name ``after``."""
+
+    def append_event(self, event: OutboxEvent) -> OutboxEvent:
+        """Add an event to the outbox (it commits with the change it describes, or not at all)."""
+
+    def next_event_sequence(self, resource_arn: str) -> int:
+        """1 + the highest sequence of the resource's events so far (1 for the first)."""
+
+    def claim_undispatched_events(self, limit: int) -> list[OutboxEvent]:
+        """The oldest events not yet matched against rules, locked for this transaction (other
+        servers on the same PostgreSQL database skip them)."""
+
+    def mark_dispatched(self, event_row_ids: Sequence[int]) -> None: ...
+
+    def events_between(
+        self, region: str, start_us: int, end_us: int, after_id: int, limit: int
+    ) -> list[OutboxEvent]:
+        """Events of a region created in [start_us, end_us), by id after ``after_id`` (for replay)."""
+
+    def get_event(self, event_row_id: int) -> OutboxEvent | None: ...
+
+    def insert_delivery(self, delivery: Delivery) -> Delivery: ...
+
+    def claim_due_deliveries(self, now_us: int, lease_us: int, limit: int) -> list[Delivery]:
+        """Pending deliveries whose next attempt is due and whose lease has lapsed; leases them to
+        the caller until ``now_us + lease_us`` so no other worker sends them meanwhile."""
+
+    def update_delivery(self, delivery: Delivery) -> None:
+        """Write back status, attempts, next attempt, last status code and error; clears the lease."""
+
+    def get_delivery(self, delivery_id: int) -> Delivery | None: ...
+
+    def list_deliveries(self, query: DeliveryQuery, after_id: int | None, limit: int) -> list[Delivery]:
+        """Newest first, ids strictly below ``after_id``."""
+
+    def add_attempt(self, attempt: DeliveryAttempt) -> None: ...
+
+    def list_attempts(self, delivery_id: int) -> list[DeliveryAttempt]: ...
+
+
+class Transaction(RegistryTransaction, EventTransaction, Protocol):
+    """Reads and writes inside one transaction; obtained from ``Store.read()`` / ``Store.write()``."""
 
 
 class Store(Protocol):

@@ -94,3 +94,74 @@ client_tokens = sa.Table(
     sa.Column("result", sa.Text, nullable=False),
     sa.Column("created_us", sa.BigInteger, nullable=False),
 )
+
+# --------------------------------------------------------------------------- events
+
+#: Low-volume configuration objects addressed by name: EventBridge rules (with their targets),
+#: connections, API destinations, archives and replays. ``kind`` says which.
+named_resources = sa.Table(
+    "named_resources",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("arn", sa.String(512), nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.UniqueConstraint("region", "kind", "name"),
+)
+
+#: The outbox: every event, written in the transaction of the change it describes, kept for
+#: replay. ``dispatched`` turns true once the event has been matched against the rules.
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("source", sa.String(256), nullable=False),
+    sa.Column("detail_type", sa.String(256), nullable=False),
+    sa.Column("resource_arn", sa.String(512), nullable=True),
+    sa.Column("sequence", sa.Integer, nullable=True),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("dispatched", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Index(None, "dispatched", "id"),
+    sa.Index(None, "resource_arn", "sequence"),
+    sa.Index(None, "region", "created_us"),
+)
+
+#: One row per (event, rule, target): what must be sent, and how it went.
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_row_id", sa.Integer, sa.ForeignKey("events.id"), nullable=False),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("rule_name", sa.String(256), nullable=False),
+    sa.Column("target_id", sa.String(64), nullable=False),
+    sa.Column("target", sa.Text, nullable=False),  # the target's configuration when the event matched
+    sa.Column("status", sa.String(16), nullable=False),  # pending | succeeded | dead
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_us", sa.BigInteger, nullable=False),
+    sa.Column("lease_until_us", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("updated_us", sa.BigInteger, nullable=False),
+    sa.Column("last_status_code", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Index(None, "status", "next_attempt_us"),
+    sa.Index(None, "rule_name", "id"),
+)
+
+delivery_attempts = sa.Table(
+    "delivery_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("delivery_id", sa.Integer, sa.ForeignKey("deliveries.id"), nullable=False),
+    sa.Column("at_us", sa.BigInteger, nullable=False),
+    sa.Column("duration_us", sa.BigInteger, nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Index(None, "delivery_id", "id"),
+)

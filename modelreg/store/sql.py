@@ -22,6 +22,7 @@ from modelreg.store.base import (
     PackageQuery,
     PackageRow,
 )
+from modelreg.store.sql_events import EventQueries
 
 G = schema.model_package_groups
 P = schema.model_packages
@@ -159,7 +160,7 @@ def _list_packages_stmt(
     return stmt.order_by(*order).limit(_b("limit"))
 
 
-class SqlTransaction:
+class SqlTransaction(EventQueries):
     """``Transaction`` over one SQLAlchemy connection (see ``modelreg.store.base``)."""
 
     def __init__(self, conn: Connection, *, lock_rows: bool) -> None:

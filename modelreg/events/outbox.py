@@ -1,0 +1,140 @@
+"""Events into the outbox, in the transaction of the change they describe.
+
+A committed change always has its event; a change that rolls back has none. The delivery worker
+(``modelreg.events.delivery``) matches outbox events against the rules later, so delivery never
+slows a write down and survives a crash between commit and delivery.
+
+Model package events follow AWS's "SageMaker Model Package State Change": ``detail`` is the
+DescribeModelPackage output with ISO-8601 times. Beyond AWS (and harmless to AWS-shaped
+consumers), ``detail.modelreg`` carries what changed: the previous approval status and lifecycle,
+the principal, the operation and a per-resource ``sequence`` (1, 2, ...) to order events and drop
+duplicates by.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from modelreg.aws.dispatch import RequestContext
+from modelreg.store.base import OutboxEvent, Transaction
+
+SOURCE = "aws.sagemaker"
+MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
+#: modelreg extension: AWS sends no event for groups
+MODEL_PACKAGE_GROUP_STATE_CHANGE = "SageMaker Model Package Group State Change"
+_TIME_MEMBERS = ("CreationTime", "LastModifiedTime")
+
+
+def iso_time(epoch_seconds: float) -> str:
+    """EventBridge's time format: ``2021-02-24T17:00:14Z``."""
+    return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def emit(
+    tx: Transaction,
+    ctx: RequestContext,
+    *,
+    detail_type: str,
+    detail: dict[str, Any],
+    resources: list[str],
+    source: str = SOURCE,
+    sequenced_arn: str | None = None,
+    at_us: int | None = None,
+) -> OutboxEvent:
+    """Write one EventBridge-shaped event into the outbox; ``sequenced_arn`` numbers it per resource."""
+    at_us = at_us if at_us is not None else ctx.now_us()
+    sequence = tx.next_event_sequence(sequenced_arn) if sequenced_arn else None
+    if sequence is not None and isinstance(detail.get("modelreg"), dict):
+        detail["modelreg"]["sequence"] = sequence
+    event_id = str(uuid.uuid4())
+    body = {
+        "version": "0",
+        "id": event_id,
+        "detail-type": detail_type,
+        "source": source,
+        "account": ctx.account,
+        "time": iso_time(at_us / 1_000_000),
+        "region": ctx.region,
+        "resources": resources,
+        "detail": detail,
+    }
+    return tx.append_event(
+        OutboxEvent(
+            event_id=event_id,
+            region=ctx.region,
+            source=source,
+            detail_type=detail_type,
+            created_us=at_us,
+            body=body,
+            resource_arn=sequenced_arn,
+            sequence=sequence,
+        )
+    )
+
+
+def _with_iso_times(body: dict[str, Any]) -> dict[str, Any]:
+    detail = dict(body)
+    for member in _TIME_MEMBERS:
+        if isinstance(detail.get(member), int | float):
+            detail[member] = iso_time(detail[member])
+    return detail
+
+
+def model_package_changed(
+    tx: Transaction,
+    ctx: RequestContext,
+    arn: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    at_us: int,
+) -> OutboxEvent:
+    """The event for a created (``before`` None), updated, or deleted (``after`` None) model package."""
+    current = after if after is not None else before
+    assert current is not None
+    detail = _with_iso_times(current)
+    change = "Created" if before is None else "Deleted" if after is None else "Updated"
+    if after is None:
+        detail["ModelPackageStatus"] = "Deleted"
+    detail["modelreg"] = {
+        "change": change,
+        "operation": ctx.operation,
+        "principal": ctx.principal.user_name,
+        "requestId": ctx.request_id,
+        "previousModelApprovalStatus": (before or {}).get("ModelApprovalStatus"),
+        "previousModelLifeCycle": (before or {}).get("ModelLifeCycle"),
+    }
+    return emit(
+        tx,
+        ctx,
+        detail_type=MODEL_PACKAGE_STATE_CHANGE,
+        detail=detail,
+        resources=[arn],
+        sequenced_arn=arn,
+        at_us=at_us,
+    )
+
+
+def model_package_group_changed(
+    tx: Transaction, ctx: RequestContext, arn: str, body: dict[str, Any], change: str, at_us: int
+) -> OutboxEvent:
+    """A group was created or deleted (``change``: "Created" | "Deleted")."""
+    detail = _with_iso_times(body)
+    if change == "Deleted":
+        detail["ModelPackageGroupStatus"] = "Deleted"
+    detail["modelreg"] = {
+        "change": change,
+        "operation": ctx.operation,
+        "principal": ctx.principal.user_name,
+        "requestId": ctx.request_id,
+    }
+    return emit(
+        tx,
+        ctx,
+        detail_type=MODEL_PACKAGE_GROUP_STATE_CHANGE,
+        detail=detail,
+        resources=[arn],
+        sequenced_arn=arn,
+        at_us=at_us,
+    )

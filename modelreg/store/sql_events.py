@@ -1,0 +1,271 @@
+"""SQL for the events half of the store: named resources, the outbox, deliveries and attempts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from modelreg.store import schema
+from modelreg.store.base import (
+    Delivery,
+    DeliveryAttempt,
+    DeliveryQuery,
+    DuplicateKey,
+    NamedResource,
+    OutboxEvent,
+)
+
+R = schema.named_resources
+E = schema.events
+D = schema.deliveries
+A = schema.delivery_attempts
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_b = sa.bindparam
+
+_GET_RESOURCE = R.select().where(R.c.region == _b("region"), R.c.kind == _b("kind"), R.c.name == _b("name"))
+_NEXT_SEQUENCE = sa.select(sa.func.coalesce(sa.func.max(E.c.sequence), 0) + 1).where(
+    E.c.resource_arn == _b("arn")
+)
+
+
+def _resource_from(row: Any) -> NamedResource:
+    return NamedResource(
+        region=row.region,
+        kind=row.kind,
+        name=row.name,
+        arn=row.arn,
+        created_us=row.created_us,
+        body=json.loads(row.body),
+        id=row.id,
+    )
+
+
+def _event_from(row: Any) -> OutboxEvent:
+    return OutboxEvent(
+        event_id=row.event_id,
+        region=row.region,
+        source=row.source,
+        detail_type=row.detail_type,
+        created_us=row.created_us,
+        body=json.loads(row.body),
+        resource_arn=row.resource_arn,
+        sequence=row.sequence,
+        id=row.id,
+    )
+
+
+def _delivery_from(row: Any) -> Delivery:
+    return Delivery(
+        event_row_id=row.event_row_id,
+        region=row.region,
+        rule_name=row.rule_name,
+        target_id=row.target_id,
+        target=json.loads(row.target),
+        status=row.status,
+        next_attempt_us=row.next_attempt_us,
+        created_us=row.created_us,
+        updated_us=row.updated_us,
+        attempts=row.attempts,
+        last_status_code=row.last_status_code,
+        last_error=row.last_error,
+        id=row.id,
+    )
+
+
+class EventQueries:
+    """``EventTransaction`` (see ``modelreg.store.base``) over ``self.conn``; mixed into SqlTransaction."""
+
+    conn: Connection
+    _lock_rows: bool
+
+    # named resources ----------------------------------------------------------------------
+    def insert_resource(self, resource: NamedResource) -> NamedResource:
+        try:
+            resource.id = self.conn.execute(
+                R.insert().returning(R.c.id),
+                {
+                    "region": resource.region,
+                    "kind": resource.kind,
+                    "name": resource.name,
+                    "arn": resource.arn,
+                    "created_us": resource.created_us,
+                    "body": _dumps(resource.body),
+                },
+            ).scalar_one()
+        except sa.exc.IntegrityError as exc:
+            raise DuplicateKey(resource.name) from exc
+        return resource
+
+    def get_resource(
+        self, region: str, kind: str, name: str, *, for_update: bool = False
+    ) -> NamedResource | None:
+        stmt = _GET_RESOURCE.with_for_update() if for_update and self._lock_rows else _GET_RESOURCE
+        row = self.conn.execute(stmt, {"region": region, "kind": kind, "name": name}).first()
+        return _resource_from(row) if row else None
+
+    def update_resource(self, resource: NamedResource) -> None:
+        self.conn.execute(
+            R.update().where(R.c.id == resource.id).values(body=_dumps(resource.body), arn=resource.arn)
+        )
+
+    def delete_resource(self, resource_id: int) -> None:
+        self.conn.execute(R.delete().where(R.c.id == resource_id))
+
+    def list_resources(
+        self, region: str, kind: str, name_prefix: str | None, after: str | None, limit: int
+    ) -> list[NamedResource]:
+        stmt = R.select().where(R.c.region == region, R.c.kind == kind)
+        if name_prefix:
+            escaped = name_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            stmt = stmt.where(R.c.name.like(escaped + "%", escape="\\"))
+        if after is not None:
+            stmt = stmt.where(R.c.name > after)
+        return [_resource_from(r) for r in self.conn.execute(stmt.order_by(R.c.name).limit(limit))]
+
+    # outbox -------------------------------------------------------------------------------
+    def append_event(self, event: OutboxEvent) -> OutboxEvent:
+        event.id = self.conn.execute(
+            E.insert().returning(E.c.id),
+            {
+                "event_id": event.event_id,
+                "region": event.region,
+                "source": event.source,
+                "detail_type": event.detail_type,
+                "resource_arn": event.resource_arn,
+                "sequence": event.sequence,
+                "created_us": event.created_us,
+                "dispatched": False,
+                "body": _dumps(event.body),
+            },
+        ).scalar_one()
+        return event
+
+    def next_event_sequence(self, resource_arn: str) -> int:
+        return int(self.conn.execute(_NEXT_SEQUENCE, {"arn": resource_arn}).scalar_one())
+
+    def claim_undispatched_events(self, limit: int) -> list[OutboxEvent]:
+        stmt = E.select().where(E.c.dispatched.is_(False)).order_by(E.c.id).limit(limit)
+        if self._lock_rows:
+            stmt = stmt.with_for_update(skip_locked=True)
+        return [_event_from(r) for r in self.conn.execute(stmt)]
+
+    def mark_dispatched(self, event_row_ids: Sequence[int]) -> None:
+        if event_row_ids:
+            self.conn.execute(E.update().where(E.c.id.in_(list(event_row_ids))).values(dispatched=True))
+
+    def events_between(
+        self, region: str, start_us: int, end_us: int, after_id: int, limit: int
+    ) -> list[OutboxEvent]:
+        stmt = (
+            E.select()
+            .where(
+                E.c.region == region, E.c.created_us >= start_us, E.c.created_us < end_us, E.c.id > after_id
+            )
+            .order_by(E.c.id)
+            .limit(limit)
+        )
+        return [_event_from(r) for r in self.conn.execute(stmt)]
+
+    def get_event(self, event_row_id: int) -> OutboxEvent | None:
+        row = self.conn.execute(E.select().where(E.c.id == event_row_id)).first()
+        return _event_from(row) if row else None
+
+    # deliveries ---------------------------------------------------------------------------
+    def insert_delivery(self, delivery: Delivery) -> Delivery:
+        delivery.id = self.conn.execute(
+            D.insert().returning(D.c.id),
+            {
+                "event_row_id": delivery.event_row_id,
+                "region": delivery.region,
+                "rule_name": delivery.rule_name,
+                "target_id": delivery.target_id,
+                "target": _dumps(delivery.target),
+                "status": delivery.status,
+                "attempts": delivery.attempts,
+                "next_attempt_us": delivery.next_attempt_us,
+                "lease_until_us": 0,
+                "created_us": delivery.created_us,
+                "updated_us": delivery.updated_us,
+                "last_status_code": delivery.last_status_code,
+                "last_error": delivery.last_error,
+            },
+        ).scalar_one()
+        return delivery
+
+    def claim_due_deliveries(self, now_us: int, lease_us: int, limit: int) -> list[Delivery]:
+        stmt = (
+            D.select()
+            .where(D.c.status == "pending", D.c.next_attempt_us <= now_us, D.c.lease_until_us <= now_us)
+            .order_by(D.c.next_attempt_us, D.c.id)
+            .limit(limit)
+        )
+        if self._lock_rows:
+            stmt = stmt.with_for_update(skip_locked=True)
+        rows = [_delivery_from(r) for r in self.conn.execute(stmt)]
+        if rows:
+            self.conn.execute(
+                D.update().where(D.c.id.in_([r.id for r in rows])).values(lease_until_us=now_us + lease_us)
+            )
+        return rows
+
+    def update_delivery(self, delivery: Delivery) -> None:
+        self.conn.execute(
+            D.update()
+            .where(D.c.id == delivery.id)
+            .values(
+                status=delivery.status,
+                attempts=delivery.attempts,
+                next_attempt_us=delivery.next_attempt_us,
+                lease_until_us=0,
+                updated_us=delivery.updated_us,
+                last_status_code=delivery.last_status_code,
+                last_error=delivery.last_error,
+            )
+        )
+
+    def get_delivery(self, delivery_id: int) -> Delivery | None:
+        row = self.conn.execute(D.select().where(D.c.id == delivery_id)).first()
+        return _delivery_from(row) if row else None
+
+    def list_deliveries(self, query: DeliveryQuery, after_id: int | None, limit: int) -> list[Delivery]:
+        stmt = D.select()
+        if query.region is not None:
+            stmt = stmt.where(D.c.region == query.region)
+        if query.rule_name is not None:
+            stmt = stmt.where(D.c.rule_name == query.rule_name)
+        if query.status is not None:
+            stmt = stmt.where(D.c.status == query.status)
+        if after_id is not None:
+            stmt = stmt.where(D.c.id < after_id)
+        return [_delivery_from(r) for r in self.conn.execute(stmt.order_by(D.c.id.desc()).limit(limit))]
+
+    def add_attempt(self, attempt: DeliveryAttempt) -> None:
+        self.conn.execute(
+            A.insert(),
+            {
+                "delivery_id": attempt.delivery_id,
+                "at_us": attempt.at_us,
+                "duration_us": attempt.duration_us,
+                "status_code": attempt.status_code,
+                "error": attempt.error,
+            },
+        )
+
+    def list_attempts(self, delivery_id: int) -> list[DeliveryAttempt]:
+        rows = self.conn.execute(A.select().where(A.c.delivery_id == delivery_id).order_by(A.c.id))
+        return [
+            DeliveryAttempt(
+                delivery_id=r.delivery_id,
+                at_us=r.at_us,
+                duration_us=r.duration_us,
+                status_code=r.status_code,
+                error=r.error,
+                id=r.id,
+            )
+            for r in rows
+        ]
