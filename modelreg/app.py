@@ -10,7 +10,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -18,12 +19,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
+from modelreg.api import deliveries as api_deliveries
 from modelreg.api import model_packages as api_model_packages
 from modelreg.aws.auth import Authenticator, NoAuth, SigV4Auth, load_keys_file
 from modelreg.aws.protocol import JsonProtocol, error_response, new_request_id
 from modelreg.aws.query import handle_query
 from modelreg.config import Settings
 from modelreg.errors import UnknownOperationException
+from modelreg.events.delivery import DeliveryWorker
+from modelreg.events.webhook import WebhookSender, signing_secret
 from modelreg.sagemaker import (  # noqa: F401  (importing a handler module registers its operations)
     model_package_groups,
     model_packages,
@@ -68,12 +72,31 @@ def build_app(settings: Settings, store: Store | None = None) -> FrontDoor:
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    worker = None
+    if settings.delivery_worker:
+        sender = WebhookSender(
+            signing_secret(store, settings.webhook_secret), allow_private=settings.allow_private_webhooks
+        )
+        worker = DeliveryWorker(store, settings, sender)
+        store.on_commit(worker.wake)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if worker is not None:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+
     app = Starlette(
         routes=[
             Route("/", root, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
-            Mount("/api", routes=api_model_packages.routes),
-        ]
+            Mount("/api", routes=api_model_packages.routes + api_deliveries.routes),
+        ],
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.store = store

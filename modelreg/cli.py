@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import sys
 from pathlib import Path
 
@@ -89,6 +90,30 @@ def main() -> None:
     show_default="us-east-1",
     help="Region for requests that carry no SigV4 credential scope. [env MODELREG_REGION]",
 )
+@click.option(
+    "--allow-private-webhooks",
+    is_flag=True,
+    default=lambda: env("ALLOW_PRIVATE_WEBHOOKS") == "1",
+    help="Let webhooks (API destinations) reach loopback, private and link-local addresses; "
+    "off by default so events cannot be aimed at internal services. "
+    "[env MODELREG_ALLOW_PRIVATE_WEBHOOKS=1]",
+)
+@click.option(
+    "--webhook-secret",
+    default=lambda: env("WEBHOOK_SECRET"),
+    metavar="whsec_...",
+    help="Standard Webhooks signing secret for webhook-signature headers. Default: one generated "
+    "on first start and kept in the store (`modelreg events signing-key` prints it). "
+    "[env MODELREG_WEBHOOK_SECRET]",
+)
+@click.option(
+    "--retry-base-seconds",
+    type=float,
+    default=lambda: float(env("RETRY_BASE_SECONDS", "1") or 1),
+    show_default="1",
+    help="First retry delay of a failed webhook; later ones double (with "
+    "jitter) up to 5 minutes. [env MODELREG_RETRY_BASE_SECONDS]",
+)
 def serve(
     host: str,
     port: int,
@@ -98,6 +123,9 @@ def serve(
     keys_file: Path | None,
     account_id: str,
     default_region: str,
+    allow_private_webhooks: bool,
+    webhook_secret: str | None,
+    retry_base_seconds: float,
 ) -> None:
     """Run the server until interrupted."""
     import uvicorn
@@ -160,6 +188,81 @@ def upgrade(data_dir: Path, store_url: str | None) -> None:
             click.echo(f"backup of the previous database: {backup}")
     finally:
         engine.dispose()
+
+
+@main.group()
+def events() -> None:
+    """Event deliveries: list them, send one again, print the webhook signing secret."""
+
+
+_endpoint_option = click.option(
+    "--endpoint",
+    default=lambda: env("ENDPOINT", f"http://127.0.0.1:{DEFAULT_PORT}"),
+    show_default=f"http://127.0.0.1:{DEFAULT_PORT}",
+    help="The modelreg server. [env MODELREG_ENDPOINT]",
+)
+
+
+@events.command("deliveries")
+@_endpoint_option
+@click.option("--rule", help="Only deliveries of this rule.")
+@click.option("--status", type=click.Choice(["pending", "succeeded", "dead"]), help="Only this status.")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def list_deliveries(endpoint: str, rule: str | None, status: str | None, limit: int, as_json: bool) -> None:
+    """Recent deliveries, newest first."""
+    import httpx
+    from rich.console import Console
+    from rich.table import Table
+
+    params = {k: v for k, v in {"rule": rule, "status": status, "limit": str(limit)}.items() if v}
+    response = httpx.get(f"{endpoint}/api/deliveries", params=params, timeout=30)
+    if response.status_code != 200:
+        raise click.ClickException(response.text)
+    rows = response.json()["deliveries"]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("id", "rule", "target", "status", "attempts", "last code", "last error")
+    for d in rows:
+        table.add_row(
+            str(d["id"]),
+            d["rule"],
+            d["targetId"],
+            d["status"],
+            str(d["attempts"]),
+            str(d["lastStatusCode"] or ""),
+            (d["lastError"] or "")[:60],
+        )
+    Console().print(table)
+
+
+@events.command()
+@_endpoint_option
+@click.argument("delivery_id", type=int)
+def redeliver(endpoint: str, delivery_id: int) -> None:
+    """Send delivery DELIVERY_ID again now (a dead letter, or one that already succeeded)."""
+    import httpx
+
+    response = httpx.post(f"{endpoint}/api/deliveries/{delivery_id}/redeliver", timeout=30)
+    if response.status_code != 202:
+        raise click.ClickException(response.json().get("message", response.text))
+    click.echo(f"delivery {delivery_id} queued again")
+
+
+@events.command("signing-key")
+@_data_dir_option
+@_store_option
+def signing_key(data_dir: Path, store_url: str | None) -> None:
+    """Print the secret that signs webhooks (Standard Webhooks webhook-signature), for receivers."""
+    from modelreg.events.webhook import signing_secret
+    from modelreg.store import open_store
+
+    store = open_store(Settings(data_dir=data_dir, store_url=store_url).database_url)
+    try:
+        click.echo(signing_secret(store, env("WEBHOOK_SECRET")))
+    finally:
+        store.close()
 
 
 if __name__ == "__main__":

@@ -22,6 +22,15 @@ class Settings:
     keys_file: Path | None = None
     account_id: str = DEFAULT_ACCOUNT_ID
     default_region: str = "us-east-1"
+    #: let webhooks reach loopback, private and link-local addresses (off: SSRF guard)
+    allow_private_webhooks: bool = False
+    #: Standard Webhooks signing secret ("whsec_..."); generated and kept in the store when unset
+    webhook_secret: str | None = None
+    #: first retry delay of a failed delivery; later ones double, with jitter, up to ``retry_max_seconds``
+    retry_base_seconds: float = 1.0
+    retry_max_seconds: float = 300.0
+    #: run the event delivery worker in this server (several servers on one PostgreSQL may all run it)
+    delivery_worker: bool = True
 
     @property
     def database_url(self) -> str:

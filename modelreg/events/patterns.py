@@ -206,8 +206,8 @@ def _cidr(text: str, path: str) -> tuple[int, int, int]:
     width, value = address
     if bits >= width:
         raise _Invalid(f"IPv{4 if width == 32 else 6} mask bits must be < {width}", path)
-    # Like event-ruler: the range starts at the address as written, not at the network address.
-    return width, value, value | ((1 << (width - bits)) - 1)
+    host = (1 << (width - bits)) - 1  # /32 and /128 are refused above, as event-ruler refuses them
+    return width, value & ~host, value | host
 
 
 def _fold(text: str) -> str:

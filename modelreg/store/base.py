@@ -12,7 +12,7 @@ a page costs the same however deep it is.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -285,6 +285,11 @@ class EventTransaction(Protocol):
 
     def mark_dispatched(self, event_row_ids: Sequence[int]) -> None: ...
 
+    def has_undispatched_events(self) -> bool: ...
+
+    def next_delivery_due_us(self) -> int | None:
+        """When the earliest pending delivery is due (None when nothing is pending)."""
+
     def events_between(
         self, region: str, start_us: int, end_us: int, after_id: int, limit: int
     ) -> list[OutboxEvent]:
@@ -325,5 +330,8 @@ class Store(Protocol):
 
     def write(self) -> AbstractContextManager[Transaction]:
         """A transaction that commits on a clean exit and rolls back on an exception."""
+
+    def on_commit(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` after every write transaction that commits."""
 
     def close(self) -> None: ...

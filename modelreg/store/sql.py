@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from typing import Any
@@ -441,6 +441,7 @@ class SqlStore:
         self.engine = engine or create_engine(url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._write_lock = threading.Lock() if self.is_sqlite else None
+        self._commit_listeners: list[Callable[[], None]] = []
 
     @contextmanager
     def read(self) -> Iterator[SqlTransaction]:
@@ -452,13 +453,19 @@ class SqlStore:
         if self._write_lock is None:
             with self.engine.connect() as conn, conn.begin():
                 yield SqlTransaction(conn, lock_rows=True)
-            return
-        with (
-            self._write_lock,
-            self.engine.connect().execution_options(sqlite_write=True) as conn,
-            conn.begin(),
-        ):
-            yield SqlTransaction(conn, lock_rows=False)
+        else:
+            with (
+                self._write_lock,
+                self.engine.connect().execution_options(sqlite_write=True) as conn,
+                conn.begin(),
+            ):
+                yield SqlTransaction(conn, lock_rows=False)
+        for listener in self._commit_listeners:
+            listener()
+
+    def on_commit(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` after every write transaction that commits (in the committing thread)."""
+        self._commit_listeners.append(listener)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -28,6 +28,8 @@ _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _b = sa.bindparam
 
 _GET_RESOURCE = R.select().where(R.c.region == _b("region"), R.c.kind == _b("kind"), R.c.name == _b("name"))
+_ANY_UNDISPATCHED = sa.select(E.c.id).where(E.c.dispatched.is_(False)).limit(1)
+_NEXT_DUE = sa.select(sa.func.min(D.c.next_attempt_us)).where(D.c.status == "pending")
 _NEXT_SEQUENCE = sa.select(sa.func.coalesce(sa.func.max(E.c.sequence), 0) + 1).where(
     E.c.resource_arn == _b("arn")
 )
@@ -117,9 +119,11 @@ class EventQueries:
         self.conn.execute(R.delete().where(R.c.id == resource_id))
 
     def list_resources(
-        self, region: str, kind: str, name_prefix: str | None, after: str | None, limit: int
+        self, region: str | None, kind: str, name_prefix: str | None, after: str | None, limit: int
     ) -> list[NamedResource]:
-        stmt = R.select().where(R.c.region == region, R.c.kind == kind)
+        stmt = R.select().where(R.c.kind == kind)
+        if region is not None:
+            stmt = stmt.where(R.c.region == region)
         if name_prefix:
             escaped = name_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             stmt = stmt.where(R.c.name.like(escaped + "%", escape="\\"))
@@ -157,6 +161,12 @@ class EventQueries:
     def mark_dispatched(self, event_row_ids: Sequence[int]) -> None:
         if event_row_ids:
             self.conn.execute(E.update().where(E.c.id.in_(list(event_row_ids))).values(dispatched=True))
+
+    def has_undispatched_events(self) -> bool:
+        return self.conn.execute(_ANY_UNDISPATCHED).first() is not None
+
+    def next_delivery_due_us(self) -> int | None:
+        return self.conn.execute(_NEXT_DUE).scalar()
 
     def events_between(
         self, region: str, start_us: int, end_us: int, after_id: int, limit: int

@@ -293,6 +293,8 @@ ROWS: list[Row] = [
     # --- cidr
     Row("cidr IPv4", d(ip=[{"cidr": "10.0.0.0/24"}]), ev(ip="10.0.0.255"), True),
     Row("cidr IPv4, just outside", d(ip=[{"cidr": "10.0.0.0/24"}]), ev(ip="10.0.1.0"), False),
+    Row("cidr covers the whole network of the address given", d(ip=[{"cidr": "10.0.0.77/24"}]),
+        ev(ip="10.0.0.1"), True, "moto: host bits set make the rule match nothing"),
     Row("cidr IPv6", d(ip=[{"cidr": "2001:db8::/32"}]), ev(ip="2001:db8:ffff::1"), True),
     Row("cidr IPv6, just outside", d(ip=[{"cidr": "2001:db8::/32"}]), ev(ip="2001:db9::"), False),
     Row("cidr on a non-IP string", d(ip=[{"cidr": "10.0.0.0/8"}]), ev(ip="10.example"), False),
