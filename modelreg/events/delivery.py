@@ -29,6 +29,7 @@ from typing import Any
 from modelreg import arns
 from modelreg.config import Settings
 from modelreg.events.patterns import EventPattern, InvalidEventPatternError
+from modelreg.events.transform import InputTransformError, render_input
 from modelreg.events.webhook import Call, Outcome, WebhookSender
 from modelreg.store.base import Delivery, DeliveryAttempt, NamedResource, OutboxEvent, Store, Transaction
 
@@ -271,8 +272,6 @@ class DeliveryWorker:
         if delivery.target.get("ReplayName"):
             body["replay-name"] = delivery.target["ReplayName"]
         rule_arn = delivery.target.get("RuleArn", "")
-        from modelreg.events.transform import InputTransformError, render_input
-
         try:
             payload = render_input(target, body, rule_arn=rule_arn, rule_name=delivery.rule_name)
         except InputTransformError as exc:
