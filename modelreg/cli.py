@@ -149,6 +149,9 @@ def serve(
         keys_file=keys_file,
         account_id=account_id,
         default_region=default_region,
+        allow_private_webhooks=allow_private_webhooks,
+        webhook_secret=webhook_secret,
+        retry_base_seconds=retry_base_seconds,
     )
     try:
         app = build_app(settings)
