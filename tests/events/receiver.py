@@ -40,7 +40,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with receiver._cond:
                     status, headers = receiver.responses.pop(0) if receiver.responses else (200, {})
@@ -55,7 +55,7 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(b"ok")
 
-            do_PUT = do_POST  # noqa: N815
+            do_PUT = do_POST
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -65,10 +66,8 @@ def wire_rule(
 
 def register(url: str, approve: bool = True, group: str = "fraud-detection-models") -> str:
     sm = client(url)
-    try:
+    with contextlib.suppress(sm.exceptions.ClientError):
         sm.create_model_package_group(ModelPackageGroupName=group)
-    except sm.exceptions.ClientError:
-        pass
     arn = sm.create_model_package(
         ModelPackageGroupName=group, InferenceSpecification={"Containers": [{"Image": "img:1"}]}
     )["ModelPackageArn"]
@@ -92,7 +91,7 @@ def deliveries(url: str, **params: str) -> list[dict]:
     return httpx.get(f"{url}/api/deliveries", params=params).json()["deliveries"]
 
 
-def wait_deliveries(url: str, predicate, timeout: float = 20.0) -> list[dict]:  # noqa: ANN001
+def wait_deliveries(url: str, predicate, timeout: float = 20.0) -> list[dict]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         rows = deliveries(url)
