@@ -26,6 +26,7 @@ from modelreg.aws.protocol import JsonProtocol, error_response, new_request_id
 from modelreg.aws.query import handle_query
 from modelreg.config import Settings
 from modelreg.errors import UnknownOperationException
+from modelreg.events import archives, connections, put_events, rules  # noqa: F401  (register handlers)
 from modelreg.events.delivery import DeliveryWorker
 from modelreg.events.webhook import WebhookSender, signing_secret
 from modelreg.sagemaker import (  # noqa: F401  (importing a handler module registers its operations)

@@ -81,3 +81,30 @@ class MissingAuthenticationTokenException(AuthError):
 
 class IncompleteSignatureException(AuthError):
     code = "IncompleteSignatureException"
+
+
+# EventBridge (service "events") error codes; AWS answers all of them with HTTP 400.
+
+
+class ResourceNotFoundException(ServiceError):
+    code = "ResourceNotFoundException"
+
+
+class ResourceAlreadyExistsException(ServiceError):
+    code = "ResourceAlreadyExistsException"
+
+
+class InvalidEventPatternException(ServiceError):
+    code = "InvalidEventPatternException"
+
+
+class ConcurrentModificationException(ServiceError):
+    code = "ConcurrentModificationException"
+
+
+class LimitExceededException(ServiceError):
+    code = "LimitExceededException"
+
+
+class IllegalStatusException(ServiceError):
+    code = "IllegalStatusException"

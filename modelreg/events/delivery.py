@@ -200,8 +200,14 @@ class DeliveryWorker:
     def work_replays(self) -> None:
         """Run every replay in state STARTING to completion (archives are filters over the outbox)."""
         with self.store.write() as tx:
-            for replay in tx.list_resources(None, "replay", None, None, 1000):
-                if replay.body.get("State") == "STARTING":
+            for listed in tx.list_resources(None, "replay", None, None, 1000):
+                replay = tx.get_resource(listed.region, "replay", listed.name, for_update=True)
+                if replay is None:
+                    continue
+                if replay.body.get("State") == "CANCELLING":
+                    replay.body.update({"State": "CANCELLED", "ReplayEndTime": time.time()})
+                    tx.update_resource(replay)
+                elif replay.body.get("State") == "STARTING":
                     self._replay(tx, replay)
 
     def _replay(self, tx: Transaction, replay: NamedResource) -> None:
@@ -268,6 +274,10 @@ class DeliveryWorker:
         )
         if connection is None:
             return f"the connection of API destination {name} no longer exists"
+        if connection.body.get("ConnectionState") != "AUTHORIZED":
+            return (
+                f"connection {connection.name} is {connection.body.get('ConnectionState', 'not authorized')}"
+            )
         body = dict(event.body)
         if delivery.target.get("ReplayName"):
             body["replay-name"] = delivery.target["ReplayName"]

@@ -124,9 +124,8 @@ class EventQueries:
         stmt = R.select().where(R.c.kind == kind)
         if region is not None:
             stmt = stmt.where(R.c.region == region)
-        if name_prefix:
-            escaped = name_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            stmt = stmt.where(R.c.name.like(escaped + "%", escape="\\"))
+        if name_prefix:  # case-sensitive, as EventBridge's NamePrefix is (LIKE is not, on SQLite)
+            stmt = stmt.where(sa.func.substr(R.c.name, 1, len(name_prefix)) == name_prefix)
         if after is not None:
             stmt = stmt.where(R.c.name > after)
         return [_resource_from(r) for r in self.conn.execute(stmt.order_by(R.c.name).limit(limit))]

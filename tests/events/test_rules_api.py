@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from botocore.exceptions import ClientError
 
+from modelreg.store.schema import named_resources
 from tests.conftest import client
 
 ACCOUNT = "123456789012"
@@ -28,12 +31,26 @@ def error_of(exc_info: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
     return err["Code"], err["Message"]
 
 
+def stored(server, kind: str, name: str) -> dict[str, Any]:
+    """The body the store keeps for a resource (what the delivery worker reads)."""
+    engine = sa.create_engine(f"sqlite:///{server.data_dir / 'modelreg.db'}")
+    try:
+        with engine.connect() as conn:
+            r = named_resources.c
+            query = sa.select(r.body).where(r.region == "us-east-1", r.kind == kind, r.name == name)
+            return json.loads(conn.execute(query).scalar_one())
+    finally:
+        engine.dispose()
+
+
 def make_destination(events, name: str, endpoint: str = "http://127.0.0.1:9000/hooks/deploy") -> str:
     """An API_KEY connection and an API destination on it; returns the destination ARN."""
     conn = events.create_connection(
         Name=f"{name}-conn",
         AuthorizationType="API_KEY",
-        AuthParameters={"ApiKeyAuthParameters": {"ApiKeyName": "X-Deploy-Token", "ApiKeyValue": "tok-secret"}},
+        AuthParameters={
+            "ApiKeyAuthParameters": {"ApiKeyName": "X-Deploy-Token", "ApiKeyValue": "tok-secret"}
+        },
     )
     return events.create_api_destination(
         Name=f"{name}-dest",
@@ -47,7 +64,7 @@ def put_rule(events, name: str, **extra) -> str:
     return events.put_rule(Name=name, EventPattern=json.dumps(FRAUD_PATTERN), **extra)["RuleArn"]
 
 
-def test_issue_example_round_trips(events, unique: str) -> None:
+def test_issue_example_round_trips(server, events, unique: str) -> None:
     pattern = json.dumps(FRAUD_PATTERN)
     rule_arn = events.put_rule(
         Name=unique,
@@ -81,6 +98,7 @@ def test_issue_example_round_trips(events, unique: str) -> None:
         "EventBusName": "default",
         "CreatedBy": ACCOUNT,
     }
+    assert stored(server, "rule", unique) == {**described, "Targets": [target]}
     assert events.describe_rule(Name=unique, EventBusName=BUS_ARN)["Arn"] == rule_arn
     listed = events.list_rules(NamePrefix=unique)["Rules"]
     assert listed == [
@@ -133,7 +151,10 @@ def test_rule_pattern_and_schedule_errors(events, unique: str) -> None:
     )
     with pytest.raises(ClientError) as exc:
         events.describe_rule(Name=unique)  # nothing above created it
-    assert error_of(exc) == ("ResourceNotFoundException", f"Rule {unique} does not exist on EventBus default.")
+    assert error_of(exc) == (
+        "ResourceNotFoundException",
+        f"Rule {unique} does not exist on EventBus default.",
+    )
 
 
 @pytest.mark.parametrize(
@@ -141,7 +162,10 @@ def test_rule_pattern_and_schedule_errors(events, unique: str) -> None:
     [
         ("custom", "custom"),
         ("arn:aws:events:us-east-1:123456789012:event-bus/custom", "custom"),
-        ("arn:aws:events:eu-west-1:123456789012:event-bus/default", "arn:aws:events:eu-west-1:123456789012:event-bus/default"),
+        (
+            "arn:aws:events:eu-west-1:123456789012:event-bus/default",
+            "arn:aws:events:eu-west-1:123456789012:event-bus/default",
+        ),
     ],
 )
 def test_only_the_default_bus_exists(events, unique: str, bus: str, shown: str) -> None:
@@ -175,6 +199,7 @@ def test_list_rules_pages_by_name(events, unique: str) -> None:
         events.list_rules(NamePrefix=unique + "-a", NextToken=first["NextToken"])
     assert error_of(exc)[0] == "ValidationException"
     assert events.list_rules(NamePrefix=unique + "-zz")["Rules"] == []
+    assert events.list_rules(NamePrefix=unique.upper())["Rules"] == []  # names are case-sensitive
 
 
 def test_enable_and_disable(events, unique: str) -> None:
@@ -231,7 +256,8 @@ def test_put_targets_reports_undeliverable_targets_per_entry(events, unique: str
     assert failed["gone"] == {
         "TargetId": "gone",
         "ErrorCode": "ResourceNotFoundException",
-        "ErrorMessage": f"Failed to describe the api-destination(s). An api-destination '{unique}-gone' does not exist.",
+        "ErrorMessage": "Failed to describe the api-destination(s). "
+        f"An api-destination '{unique}-gone' does not exist.",
     }
     assert events.list_targets_by_rule(Rule=unique)["Targets"] == [
         {"Id": "hook", "Arn": dest, "Input": '{"deploy": true}'}
@@ -243,7 +269,10 @@ def test_put_targets_request_errors(events, unique: str) -> None:
     put_rule(events, unique)
     dest = make_destination(events, unique)
     cases = [
-        ([{"Id": "1", "Arn": "not-an-arn"}], "Parameter not-an-arn is not valid. Reason: Provided Arn is not in correct format."),
+        (
+            [{"Id": "1", "Arn": "not-an-arn"}],
+            "Parameter not-an-arn is not valid. Reason: Provided Arn is not in correct format.",
+        ),
         (
             [{"Id": "1", "Arn": dest, "Input": "{}", "InputPath": "$.detail"}],
             "Only one of Input, InputPath, or InputTransformer must be provided for target 1.",
@@ -326,7 +355,9 @@ def test_list_rule_names_by_target_pages(events, unique: str) -> None:
 def test_rule_tags(events, unique: str) -> None:
     arn = put_rule(events, unique, Tags=[{"Key": "team", "Value": "risk"}])
     assert events.list_tags_for_resource(ResourceARN=arn)["Tags"] == [{"Key": "team", "Value": "risk"}]
-    events.tag_resource(ResourceARN=arn, Tags=[{"Key": "env", "Value": "prod"}, {"Key": "team", "Value": "ml"}])
+    events.tag_resource(
+        ResourceARN=arn, Tags=[{"Key": "env", "Value": "prod"}, {"Key": "team", "Value": "ml"}]
+    )
     assert events.list_tags_for_resource(ResourceARN=arn)["Tags"] == [
         {"Key": "env", "Value": "prod"},
         {"Key": "team", "Value": "ml"},
@@ -336,7 +367,10 @@ def test_rule_tags(events, unique: str) -> None:
     missing = arn + "-missing"
     with pytest.raises(ClientError) as exc:
         events.tag_resource(ResourceARN=missing, Tags=[{"Key": "a", "Value": "b"}])
-    assert error_of(exc) == ("ResourceNotFoundException", f"Rule {unique}-missing does not exist on EventBus default.")
+    assert error_of(exc) == (
+        "ResourceNotFoundException",
+        f"Rule {unique}-missing does not exist on EventBus default.",
+    )
     with pytest.raises(ClientError) as exc:
         events.list_tags_for_resource(ResourceARN="arn:aws:events:us-east-1:123456789012:event-bus/custom")
     assert error_of(exc) == ("ResourceNotFoundException", "Event bus custom does not exist.")
