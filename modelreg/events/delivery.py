@@ -91,12 +91,15 @@ class DeliveryWorker:
         batch: int = 100,
         senders: int = 8,
         idle_poll_seconds: float = 0.5,
+        coalesce_seconds: float = 0.01,
     ) -> None:
         self.store = store
         self.settings = settings
         self.sender = sender
         self.batch = batch
         self.idle_poll_seconds = idle_poll_seconds
+        self.coalesce_seconds = coalesce_seconds
+        self._replays_checked = 0.0
         self.rules = RuleCache()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -128,17 +131,23 @@ class DeliveryWorker:
             except Exception:
                 log.exception("delivery worker pass failed; retrying")
                 wait = self.idle_poll_seconds
-            if wait > 0:
-                self._wake.wait(wait)
+            if wait > 0 and self._wake.wait(wait) and not self._stop.is_set():
+                # Woken by a commit: let a burst of commits gather so one pass serves them all
+                # (a pass per commit would double the cost of every write).
+                self._stop.wait(self.coalesce_seconds)
 
     def run_once(self) -> float:
         """One pass over whatever work there is; returns how long to wait before the next pass."""
         with self.store.read() as tx:
             events_waiting = tx.has_undispatched_events()
             due_us = tx.next_delivery_due_us()
-            replays = any(
-                r.body.get("State") == "STARTING" for r in tx.list_resources(None, "replay", None, None, 1000)
-            )
+            replays = False
+            if time.monotonic() - self._replays_checked >= self.idle_poll_seconds:  # replays are rare
+                self._replays_checked = time.monotonic()
+                replays = any(
+                    r.body.get("State") in ("STARTING", "CANCELLING")
+                    for r in tx.list_resources(None, "replay", None, None, 1000)
+                )
         more = False
         if events_waiting:
             more |= self.dispatch() >= self.batch

@@ -41,11 +41,15 @@ def emit(
     resources: list[str],
     source: str = SOURCE,
     sequenced_arn: str | None = None,
+    first_of_resource: bool = False,
     at_us: int | None = None,
 ) -> OutboxEvent:
-    """Write one EventBridge-shaped event into the outbox; ``sequenced_arn`` numbers it per resource."""
+    """Write one EventBridge-shaped event into the outbox; ``sequenced_arn`` numbers it per resource
+    (``first_of_resource`` says the resource is brand new, so its number is 1 without a lookup)."""
     at_us = at_us if at_us is not None else ctx.now_us()
-    sequence = tx.next_event_sequence(sequenced_arn) if sequenced_arn else None
+    sequence = None
+    if sequenced_arn:
+        sequence = 1 if first_of_resource else tx.next_event_sequence(sequenced_arn)
     if sequence is not None and isinstance(detail.get("modelreg"), dict):
         detail["modelreg"]["sequence"] = sequence
     event_id = str(uuid.uuid4())
@@ -112,6 +116,8 @@ def model_package_changed(
         detail=detail,
         resources=[arn],
         sequenced_arn=arn,
+        # a version's ARN is never reused, so its creation is always its first event
+        first_of_resource=before is None and current.get("ModelPackageVersion") is not None,
         at_us=at_us,
     )
 

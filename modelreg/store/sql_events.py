@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,9 +31,31 @@ _b = sa.bindparam
 _GET_RESOURCE = R.select().where(R.c.region == _b("region"), R.c.kind == _b("kind"), R.c.name == _b("name"))
 _ANY_UNDISPATCHED = sa.select(E.c.id).where(E.c.dispatched.is_(False)).limit(1)
 _NEXT_DUE = sa.select(sa.func.min(D.c.next_attempt_us)).where(D.c.status == "pending")
+_CLAIM_EVENTS = E.select().where(E.c.dispatched.is_(False)).order_by(E.c.id).limit(_b("limit"))
+_CLAIM_EVENTS_LOCKED = _CLAIM_EVENTS.with_for_update(skip_locked=True)
+_MARK_DISPATCHED = E.update().where(E.c.id.in_(_b("ids", expanding=True))).values(dispatched=True)
+_CLAIM_DUE = (
+    D.select()
+    .where(D.c.status == "pending", D.c.next_attempt_us <= _b("now"), D.c.lease_until_us <= _b("now"))
+    .order_by(D.c.next_attempt_us, D.c.id)
+    .limit(_b("limit"))
+)
+_CLAIM_DUE_LOCKED = _CLAIM_DUE.with_for_update(skip_locked=True)
 _NEXT_SEQUENCE = sa.select(sa.func.coalesce(sa.func.max(E.c.sequence), 0) + 1).where(
     E.c.resource_arn == _b("arn")
 )
+
+
+@cache
+def _list_resources_stmt(by_region: bool, by_prefix: bool, paged: bool) -> sa.Select[Any]:
+    stmt = R.select().where(R.c.kind == _b("kind"))
+    if by_region:
+        stmt = stmt.where(R.c.region == _b("region"))
+    if by_prefix:  # case-sensitive, as EventBridge's NamePrefix is (LIKE is not, on SQLite)
+        stmt = stmt.where(sa.func.substr(R.c.name, 1, _b("prefix_len")) == _b("prefix"))
+    if paged:
+        stmt = stmt.where(R.c.name > _b("after"))
+    return stmt.order_by(R.c.name).limit(_b("limit"))
 
 
 def _resource_from(row: Any) -> NamedResource:
@@ -121,14 +144,16 @@ class EventQueries:
     def list_resources(
         self, region: str | None, kind: str, name_prefix: str | None, after: str | None, limit: int
     ) -> list[NamedResource]:
-        stmt = R.select().where(R.c.kind == kind)
-        if region is not None:
-            stmt = stmt.where(R.c.region == region)
-        if name_prefix:  # case-sensitive, as EventBridge's NamePrefix is (LIKE is not, on SQLite)
-            stmt = stmt.where(sa.func.substr(R.c.name, 1, len(name_prefix)) == name_prefix)
-        if after is not None:
-            stmt = stmt.where(R.c.name > after)
-        return [_resource_from(r) for r in self.conn.execute(stmt.order_by(R.c.name).limit(limit))]
+        stmt = _list_resources_stmt(region is not None, bool(name_prefix), after is not None)
+        params = {
+            "kind": kind,
+            "region": region,
+            "prefix": name_prefix,
+            "prefix_len": len(name_prefix or ""),
+            "after": after,
+            "limit": limit,
+        }
+        return [_resource_from(r) for r in self.conn.execute(stmt, params)]
 
     # outbox -------------------------------------------------------------------------------
     def append_event(self, event: OutboxEvent) -> OutboxEvent:
@@ -152,14 +177,12 @@ class EventQueries:
         return int(self.conn.execute(_NEXT_SEQUENCE, {"arn": resource_arn}).scalar_one())
 
     def claim_undispatched_events(self, limit: int) -> list[OutboxEvent]:
-        stmt = E.select().where(E.c.dispatched.is_(False)).order_by(E.c.id).limit(limit)
-        if self._lock_rows:
-            stmt = stmt.with_for_update(skip_locked=True)
-        return [_event_from(r) for r in self.conn.execute(stmt)]
+        stmt = _CLAIM_EVENTS_LOCKED if self._lock_rows else _CLAIM_EVENTS
+        return [_event_from(r) for r in self.conn.execute(stmt, {"limit": limit})]
 
     def mark_dispatched(self, event_row_ids: Sequence[int]) -> None:
         if event_row_ids:
-            self.conn.execute(E.update().where(E.c.id.in_(list(event_row_ids))).values(dispatched=True))
+            self.conn.execute(_MARK_DISPATCHED, {"ids": list(event_row_ids)})
 
     def has_undispatched_events(self) -> bool:
         return self.conn.execute(_ANY_UNDISPATCHED).first() is not None
@@ -207,15 +230,8 @@ class EventQueries:
         return delivery
 
     def claim_due_deliveries(self, now_us: int, lease_us: int, limit: int) -> list[Delivery]:
-        stmt = (
-            D.select()
-            .where(D.c.status == "pending", D.c.next_attempt_us <= now_us, D.c.lease_until_us <= now_us)
-            .order_by(D.c.next_attempt_us, D.c.id)
-            .limit(limit)
-        )
-        if self._lock_rows:
-            stmt = stmt.with_for_update(skip_locked=True)
-        rows = [_delivery_from(r) for r in self.conn.execute(stmt)]
+        stmt = _CLAIM_DUE_LOCKED if self._lock_rows else _CLAIM_DUE
+        rows = [_delivery_from(r) for r in self.conn.execute(stmt, {"now": now_us, "limit": limit})]
         if rows:
             self.conn.execute(
                 D.update().where(D.c.id.in_([r.id for r in rows])).values(lease_until_us=now_us + lease_us)
