@@ -6,6 +6,7 @@ import ipaddress
 import json
 import sys
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import click
 
@@ -114,6 +115,21 @@ def main() -> None:
     help="First retry delay of a failed webhook; later ones double (with "
     "jitter) up to 5 minutes. [env MODELREG_RETRY_BASE_SECONDS]",
 )
+@click.option(
+    "--s3-endpoint-url",
+    default=lambda: env("S3_ENDPOINT_URL"),
+    metavar="URL",
+    help="S3 API endpoint that s3:// artifact URIs (e.g. metrics files) are read from: MinIO or "
+    "another S3-compatible store. Default: AWS S3. Credentials come from the usual AWS_* "
+    "variables or profiles. [env MODELREG_S3_ENDPOINT_URL]",
+)
+@click.option(
+    "--no-delivery-worker",
+    is_flag=True,
+    default=lambda: env("DELIVERY_WORKER") == "0",
+    help="Do not deliver events from this server (another server on the same PostgreSQL does). "
+    "[env MODELREG_DELIVERY_WORKER=0]",
+)
 def serve(
     host: str,
     port: int,
@@ -126,6 +142,8 @@ def serve(
     allow_private_webhooks: bool,
     webhook_secret: str | None,
     retry_base_seconds: float,
+    s3_endpoint_url: str | None,
+    no_delivery_worker: bool,
 ) -> None:
     """Run the server until interrupted."""
     import uvicorn
@@ -152,6 +170,8 @@ def serve(
         allow_private_webhooks=allow_private_webhooks,
         webhook_secret=webhook_secret,
         retry_base_seconds=retry_base_seconds,
+        s3_endpoint_url=s3_endpoint_url or None,
+        delivery_worker=not no_delivery_worker,
     )
     try:
         app = build_app(settings)
@@ -266,6 +286,94 @@ def signing_key(data_dir: Path, store_url: str | None) -> None:
         click.echo(signing_secret(store, env("WEBHOOK_SECRET")))
     finally:
         store.close()
+
+
+@main.group()
+def policy() -> None:
+    """Promotion policies: the gates a group's versions must pass to be approved."""
+
+
+_region_option = click.option(
+    "--region",
+    default=None,
+    help="Region of the model package group. Default: the server's default region.",
+)
+
+
+def _policy_request(
+    method: str, endpoint: str, group: str, region: str | None, body: bytes | None = None
+) -> tuple[int, Any]:
+    """Call ``/api/model-package-groups/GROUP/promotion-policy``; (status, decoded JSON or None)."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    path = f"/api/model-package-groups/{urllib.parse.quote(group, safe='')}/promotion-policy"
+    url = endpoint.rstrip("/") + path
+    if region:
+        url += "?" + urllib.parse.urlencode({"region": region})
+    headers = {"Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise click.ClickException(f"cannot reach modelreg at {endpoint}: {reason}") from None
+    try:
+        decoded = json.loads(raw) if raw else None
+    except ValueError:
+        decoded = None
+    if status >= 400:
+        message = decoded.get("message") if isinstance(decoded, dict) else raw.decode(errors="replace")
+        raise click.ClickException(message or f"HTTP {status}")
+    return status, decoded
+
+
+@policy.command("set")
+@_endpoint_option
+@_region_option
+@click.argument("group")
+@click.argument("file", type=click.File("rb"))
+def policy_set(endpoint: str, region: str | None, group: str, file: BinaryIO) -> None:
+    """Set the promotion policy of GROUP from FILE (JSON; - reads standard input).
+
+    \b
+    {"gates": [{"metric": "auc", "min": 0.85},
+               {"metric": "auc", "min_improvement": 0.01},
+               {"metric": "latency_p99_ms", "max": 20}],
+     "auto_approve": true,
+     "four_eyes": true}
+    """
+    _, stored = _policy_request("PUT", endpoint, group, region, file.read())
+    rules = stored["policy"]
+    click.echo(
+        f"promotion policy of {stored['ModelPackageGroupName']} set: {len(rules['gates'])} gate(s), "
+        f"auto_approve {'on' if rules['auto_approve'] else 'off'}, "
+        f"four_eyes {'on' if rules['four_eyes'] else 'off'}"
+    )
+
+
+@policy.command("show")
+@_endpoint_option
+@_region_option
+@click.argument("group")
+def policy_show(endpoint: str, region: str | None, group: str) -> None:
+    """Print the promotion policy of GROUP as JSON (what `policy set` takes)."""
+    _, stored = _policy_request("GET", endpoint, group, region)
+    click.echo(json.dumps(stored["policy"], indent=2))
+
+
+@policy.command("delete")
+@_endpoint_option
+@_region_option
+@click.argument("group")
+def policy_delete(endpoint: str, region: str | None, group: str) -> None:
+    """Remove the promotion policy of GROUP: its versions are approved by hand, unchecked."""
+    _policy_request("DELETE", endpoint, group, region)
+    click.echo(f"promotion policy of {group} deleted")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ class Settings:
     retry_max_seconds: float = 300.0
     #: run the event delivery worker in this server (several servers on one PostgreSQL may all run it)
     delivery_worker: bool = True
+    #: endpoint of the S3 API that ``s3://`` artifact URIs are read from (MinIO, ...); AWS's S3 when unset
+    s3_endpoint_url: str | None = None
 
     @property
     def database_url(self) -> str:

@@ -34,8 +34,6 @@ log = logging.getLogger("modelreg.aws")
 
 JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
 _ACCEPTED_CONTENT_TYPES = {"application/x-amz-json-1.1", "application/x-amz-json-1.0", "application/json", ""}
-#: operations whose cost grows with the data (they scan), always run off the event loop
-LONG_OPERATIONS = frozenset({"Search"})
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
@@ -103,10 +101,6 @@ class JsonProtocol:
         self.settings = settings
         self.store = store
         self.authenticator = authenticator
-        # SQLite answers in tens of microseconds and admits one writer at a time, so a handler is
-        # cheaper run on the event loop than handed to a thread (measured: ~0.3 ms CPU per request).
-        # A networked database (PostgreSQL) waits on the network: there threads overlap the waits.
-        self._inline = bool(getattr(store, "is_sqlite", False))
         for service, name in dispatch.implemented():  # build the validators now, not on a first request
             op_model = spec.operation_model(service, name)
             if op_model is not None and op_model.input_shape is not None:
@@ -117,10 +111,7 @@ class JsonProtocol:
         try:
             body = await request.body()
             ctx, handler, params = self._prepare(request, body, request_id)
-            if self._inline and ctx.operation not in LONG_OPERATIONS:
-                result = handler(ctx, params)
-            else:
-                result = await run_in_threadpool(handler, ctx, params)
+            result = await run_in_threadpool(handler, ctx, params)
             members = spec.output_members(ctx.service, ctx.operation)
             if members:
                 result = {k: v for k, v in result.items() if k in members and v is not None}

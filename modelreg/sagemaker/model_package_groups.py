@@ -8,7 +8,7 @@ from typing import Any
 from modelreg.aws.dispatch import RequestContext, operation
 from modelreg.errors import ConflictException, ValidationException
 from modelreg.events import outbox
-from modelreg.sagemaker import pagination
+from modelreg.sagemaker import pagination, promotion
 from modelreg.sagemaker.common import epoch_param_us, get_group, group_arn, tag_dict, us_to_epoch
 from modelreg.store.base import DuplicateKey, GroupQuery, GroupRow
 
@@ -81,6 +81,7 @@ def delete_model_package_group(ctx: RequestContext, params: dict[str, Any]) -> d
                 "Delete its model packages first."
             )
         tx.delete_tags(group.arn, [k for k, _ in tx.list_tags(group.arn)])
+        promotion.delete_policy(tx, group.region, group.name)
         tx.delete_group(group.id)
         outbox.model_package_group_changed(tx, ctx, group.arn, group.body, "Deleted", ctx.now_us())
     return {}

@@ -14,7 +14,7 @@ from modelreg import arns
 from modelreg.aws.dispatch import RequestContext, operation
 from modelreg.errors import ValidationException
 from modelreg.events import outbox
-from modelreg.sagemaker import history, pagination
+from modelreg.sagemaker import history, pagination, promotion
 from modelreg.sagemaker.common import (
     epoch_param_us,
     find_package,
@@ -102,13 +102,15 @@ def create_model_package(ctx: RequestContext, params: dict[str, Any]) -> dict[st
             "Tags cannot be set on a versioned model package: it uses the tags of its "
             "model package group. Tag the group instead."
         )
+    # the group's promotion policy may need metrics files: read them before the write lock is taken
+    metrics = promotion.prefetch_for_create(ctx, params)
     try:
         with ctx.store.write() as tx:
             replayed = replay_client_token(tx, ctx, params)
             if replayed is not None:
                 return {"ModelPackageArn": replayed}
             arn = (
-                _create_version(tx, ctx, params, group_name)
+                _create_version(tx, ctx, params, group_name, metrics)
                 if group_name
                 else _create_unversioned(tx, ctx, params, package_name)
             )
@@ -132,7 +134,14 @@ def _stored_members(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
     return body
 
 
-def _create_version(tx: Transaction, ctx: RequestContext, params: dict[str, Any], group_ref: str) -> str:
+def _create_version(
+    tx: Transaction,
+    ctx: RequestContext,
+    params: dict[str, Any],
+    group_ref: str,
+    metrics: promotion.MetricsCache,
+) -> str:
+    """Register the group's next version; its promotion policy may approve it or refuse it."""
     group = get_group(tx, ctx, group_ref, for_update=True)
     version, created_us = tx.next_version(group, ctx.now_us())
     arn = arns.model_package(group.region, ctx.account, group.name, version)
@@ -160,6 +169,7 @@ def _create_version(tx: Transaction, ctx: RequestContext, params: dict[str, Any]
     )
     tx.insert_package(row)
     history.record_changes(tx, ctx, arn, None, body, created_us, params)
+    promotion.on_create(tx, ctx, group, row, metrics)
     outbox.model_package_changed(tx, ctx, arn, None, body, created_us)
     return arn
 
@@ -254,12 +264,17 @@ def list_model_packages(ctx: RequestContext, params: dict[str, Any]) -> dict[str
 
 @operation("sagemaker", "UpdateModelPackage")
 def update_model_package(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Apply an update in one transaction; an approval the group's promotion policy forbids is
+    refused before anything is written."""
+    # an approval is checked against metrics files: read them before the write lock is taken
+    metrics = promotion.prefetch_for_update(ctx, params)
     with ctx.store.write() as tx:
         if replay_client_token(tx, ctx, params) is not None:
             return {"ModelPackageArn": params["ModelPackageArn"]}
         row = get_package(tx, ctx, params["ModelPackageArn"], for_update=True)
         before = dict(row.body)
         row.body = apply_update(row, params)
+        promotion.check_approval(tx, ctx, row, before, metrics)
         now = ctx.now_us()
         row.body["LastModifiedTime"] = us_to_epoch(now)
         row.body["LastModifiedBy"] = ctx.user_context()

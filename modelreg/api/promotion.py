@@ -1,0 +1,106 @@
+"""``/api/model-package-groups/{group}/promotion-policy``: a group's promotion policy.
+
+``PUT`` sets it (the body is the policy JSON, see :mod:`modelreg.sagemaker.promotion`), ``GET``
+returns it, ``DELETE`` removes it. ``?region=`` picks the group's region (default: the server's).
+A policy that breaks the format is a 400 whose message names the field; an unknown group, or a
+group without a policy on GET/DELETE, is a 404.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from modelreg import arns
+from modelreg.sagemaker import promotion
+from modelreg.store.base import NamedResource, Store
+
+#: a policy of MAX_GATES gates fits many times over
+MAX_BODY_BYTES = 64 * 1024
+
+
+def _store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def _region(request: Request) -> str:
+    return request.query_params.get("region") or request.app.state.settings.default_region
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse(
+        {"error": "NotFound" if status == 404 else "BadRequest", "message": message}, status_code=status
+    )
+
+
+def _no_group(request: Request, region: str) -> JSONResponse:
+    arn = arns.model_package_group(
+        region, request.app.state.settings.account_id, request.path_params["group"]
+    )
+    return _error(404, f"ModelPackageGroup {arn} does not exist.")
+
+
+def _policy_json(group_name: str, resource: NamedResource) -> dict[str, Any]:
+    return {
+        "ModelPackageGroupName": group_name,
+        "ModelPackageGroupArn": resource.body["group_arn"],
+        "policy": resource.body["policy"],
+        "updated_at": resource.body["updated_us"] / 1_000_000,
+    }
+
+
+async def get_policy(request: Request) -> JSONResponse:
+    region, name = _region(request), request.path_params["group"]
+    with _store(request).read() as tx:
+        group = tx.get_group(region, name)
+        resource = promotion.get_policy_resource(tx, region, name) if group else None
+    if group is None:
+        return _no_group(request, region)
+    if resource is None:
+        return _error(404, f"Model package group {group.name} has no promotion policy.")
+    return JSONResponse(_policy_json(group.name, resource))
+
+
+async def put_policy(request: Request) -> JSONResponse:
+    """Set (create or replace) the policy; answers with it as stored (defaults filled in)."""
+    region, name = _region(request), request.path_params["group"]
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        return _error(400, f"The promotion policy is larger than {MAX_BODY_BYTES} bytes.")
+    try:
+        document = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return _error(400, f"The promotion policy is not valid JSON: {exc}")
+    try:
+        policy = promotion.parse_policy(document)
+    except promotion.PolicyError as exc:
+        return _error(400, str(exc))
+    with _store(request).write() as tx:
+        group = tx.get_group(region, name, for_update=True)
+        if group is None:
+            return _no_group(request, region)
+        resource = promotion.save_policy(tx, group, policy, time.time_ns() // 1000)
+    return JSONResponse(_policy_json(group.name, resource))
+
+
+async def delete_policy(request: Request) -> Response:
+    region, name = _region(request), request.path_params["group"]
+    with _store(request).write() as tx:
+        group = tx.get_group(region, name, for_update=True)
+        if group is None:
+            return _no_group(request, region)
+        if not promotion.delete_policy(tx, region, group.name):
+            return _error(404, f"Model package group {group.name} has no promotion policy.")
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/model-package-groups/{group}/promotion-policy", get_policy, methods=["GET"]),
+    Route("/model-package-groups/{group}/promotion-policy", put_policy, methods=["PUT"]),
+    Route("/model-package-groups/{group}/promotion-policy", delete_policy, methods=["DELETE"]),
+]

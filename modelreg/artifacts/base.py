@@ -1,0 +1,49 @@
+"""The ArtifactStore contract: read the bytes a URI points to, and their SHA-256 digest.
+
+Implementations: :mod:`modelreg.artifacts.local` (``file://`` URIs and absolute paths) and
+:mod:`modelreg.artifacts.s3` (``s3://bucket/key`` through boto3). Both raise only the two errors
+below for anything that goes wrong with a URI, with a message a user can act on; neither ever
+puts file contents or credentials into a message.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+#: how much ``sha256`` reads at a time
+CHUNK = 1024 * 1024
+
+
+class ArtifactError(Exception):
+    """A URI could not be read; ``str(error)`` says which URI and why."""
+
+
+class ArtifactNotFound(ArtifactError):
+    """Nothing exists at the URI (no such file, bucket or key)."""
+
+
+class ArtifactUnreadable(ArtifactError):
+    """Something may exist at the URI, but it cannot or may not be read: a relative path, a
+    directory or device, an unsupported scheme, access denied, a storage service that cannot be
+    reached, or content larger than the caller allows."""
+
+
+class ArtifactStore(Protocol):
+    """Reads artifacts by URI. Implementations are safe to share between threads."""
+
+    def read(self, uri: str, *, max_bytes: int | None = None) -> bytes:
+        """The whole content at ``uri``.
+
+        With ``max_bytes``, content longer than that is refused (``ArtifactUnreadable``) without
+        being read into memory. Raises ``ArtifactNotFound`` when nothing is there."""
+        ...
+
+    def sha256(self, uri: str) -> str:
+        """The lowercase hex SHA-256 of the content at ``uri``, read in chunks (any size).
+
+        Raises as ``read`` does."""
+        ...
+
+
+def too_large(uri: str, max_bytes: int) -> ArtifactUnreadable:
+    return ArtifactUnreadable(f"{uri} is larger than {max_bytes} bytes, the most read here.")

@@ -1,0 +1,128 @@
+"""Artifacts in S3 (or anything that speaks its API: MinIO, moto, modelreg's built-in subset).
+
+Credentials come from boto3's usual chain (environment, shared files, instance role); the
+endpoint from ``Settings.s3_endpoint_url`` (``--s3-endpoint-url``, ``MODELREG_S3_ENDPOINT_URL``),
+AWS's own S3 when unset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from typing import Any
+from urllib.parse import urlsplit
+
+from modelreg.artifacts.base import CHUNK, ArtifactNotFound, ArtifactUnreadable, too_large
+
+_NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "404", "NotFound"}
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/key`` as (bucket, key); anything else is ``ArtifactUnreadable``."""
+    parts = urlsplit(uri)
+    bucket, key = parts.netloc, parts.path.lstrip("/")
+    if parts.scheme.lower() != "s3" or not bucket or not key or parts.query or parts.fragment:
+        raise ArtifactUnreadable(f"{uri!r} is not an s3://bucket/key URI.")
+    return bucket, key
+
+
+class S3ArtifactStore:
+    """Reads ``s3://bucket/key`` objects through one boto3 client, created on first use."""
+
+    def __init__(
+        self,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+    ) -> None:
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self._timeouts = (connect_timeout, read_timeout)
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def _s3(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                import boto3
+                from botocore.config import Config
+
+                session = boto3.session.Session()
+                config = Config(
+                    connect_timeout=self._timeouts[0],
+                    read_timeout=self._timeouts[1],
+                    retries={"max_attempts": 3, "mode": "standard"},
+                    # S3 stand-ins (MinIO, moto, modelreg) answer on one host: path-style addressing
+                    s3={"addressing_style": "path"} if self.endpoint_url else {},
+                )
+                self._client = session.client(
+                    "s3",
+                    endpoint_url=self.endpoint_url,
+                    region_name=session.region_name or self.region or "us-east-1",
+                    config=config,
+                )
+            return self._client
+
+    def _where(self) -> str:
+        return f"S3 at {self.endpoint_url}" if self.endpoint_url else "S3"
+
+    def _get(self, uri: str) -> tuple[Any, int]:
+        """The streaming body of the object at ``uri`` and its length."""
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+        bucket, key = split_s3_uri(uri)
+        try:
+            response = self._s3().get_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", ""))
+            if code in _NOT_FOUND:
+                what = "bucket" if code == "NoSuchBucket" else "object"
+                raise ArtifactNotFound(f"{uri} does not exist in {self._where()} (no such {what}).") from None
+            message = error.get("Message") or code
+            raise ArtifactUnreadable(
+                f"{uri} cannot be read from {self._where()}: {code}: {message}"
+            ) from None
+        except NoCredentialsError:
+            raise ArtifactUnreadable(
+                f"{uri} cannot be read: the server has no AWS credentials for {self._where()} "
+                "(set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or a profile where modelreg runs)."
+            ) from None
+        except BotoCoreError as exc:
+            raise ArtifactUnreadable(f"{uri} cannot be read from {self._where()}: {exc}") from None
+        return response["Body"], int(response.get("ContentLength") or 0)
+
+    def read(self, uri: str, *, max_bytes: int | None = None) -> bytes:
+        from botocore.exceptions import BotoCoreError
+
+        body, length = self._get(uri)
+        try:
+            if max_bytes is not None and length > max_bytes:
+                raise too_large(uri, max_bytes)
+            data = body.read() if max_bytes is None else body.read(max_bytes + 1)
+        except (BotoCoreError, OSError) as exc:
+            raise ArtifactUnreadable(
+                f"{uri} could not be read to the end from {self._where()}: {exc}"
+            ) from None
+        finally:
+            body.close()
+        if max_bytes is not None and len(data) > max_bytes:
+            raise too_large(uri, max_bytes)
+        return data
+
+    def sha256(self, uri: str) -> str:
+        from botocore.exceptions import BotoCoreError
+
+        body, _ = self._get(uri)
+        digest = hashlib.sha256()
+        try:
+            for chunk in body.iter_chunks(CHUNK):
+                digest.update(chunk)
+        except (BotoCoreError, OSError) as exc:
+            raise ArtifactUnreadable(
+                f"{uri} could not be read to the end from {self._where()}: {exc}"
+            ) from None
+        finally:
+            body.close()
+        return digest.hexdigest()
