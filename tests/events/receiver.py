@@ -29,6 +29,9 @@ class Receiver:
     port: int = 0
     received: list[Received] = field(default_factory=list)
     responses: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    #: fixed JSON answers for some paths (an OAuth token endpoint, say); those calls are recorded too
+    fixed: dict[str, Any] = field(default_factory=dict)
+    fixed_calls: list[Received] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _cond: threading.Condition = field(default_factory=threading.Condition)
 
@@ -42,18 +45,27 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                path = self.path.split("?", 1)[0]
                 with receiver._cond:
-                    status, headers = receiver.responses.pop(0) if receiver.responses else (200, {})
-                    receiver.received.append(
-                        Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                    )
+                    received = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                    if path in receiver.fixed:
+                        status, headers, answer = (
+                            200,
+                            {"Content-Type": "application/json"},
+                            json.dumps(receiver.fixed[path]).encode(),
+                        )
+                        receiver.fixed_calls.append(received)
+                    else:
+                        status, headers = receiver.responses.pop(0) if receiver.responses else (200, {})
+                        answer = b"ok"
+                        receiver.received.append(received)
                     receiver._cond.notify_all()
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Length", "2")
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
-                self.wfile.write(b"ok")
+                self.wfile.write(answer)
 
             do_PUT = do_POST
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -252,5 +254,92 @@ def test_private_addresses_are_refused_unless_allowed(tmp_path: Path, receiver: 
         (row,) = wait_deliveries(server.url, lambda rows: rows and rows[0]["status"] == "dead")
         assert "--allow-private-webhooks" in row["lastError"]
         assert receiver.received == []
+    finally:
+        server.stop()
+
+
+def test_basic_and_oauth_connections_and_input_transformers(tmp_path: Path, receiver: Receiver) -> None:
+    receiver.fixed["/oauth/token"] = {"access_token": "tok-123", "token_type": "Bearer", "expires_in": 3600}
+    server = Server(tmp_path, args=FAST).start()
+    events = client(server.url, "events")
+    try:
+        basic = events.create_connection(
+            Name="basic",
+            AuthorizationType="BASIC",
+            AuthParameters={"BasicAuthParameters": {"Username": "ci", "Password": "pw"}},
+        )
+        oauth = events.create_connection(
+            Name="oauth",
+            AuthorizationType="OAUTH_CLIENT_CREDENTIALS",
+            AuthParameters={
+                "OAuthParameters": {
+                    "AuthorizationEndpoint": receiver.url + "/oauth/token",
+                    "HttpMethod": "POST",
+                    "ClientParameters": {"ClientID": "id", "ClientSecret": "secret"},
+                }
+            },
+        )
+        targets = []
+        for name, conn in (("basic", basic), ("oauth", oauth)):
+            dest = events.create_api_destination(
+                Name=name,
+                ConnectionArn=conn["ConnectionArn"],
+                InvocationEndpoint=f"{receiver.url}/{name}",
+                HttpMethod="POST",
+            )
+            targets.append(
+                {
+                    "Id": name,
+                    "Arn": dest["ApiDestinationArn"],
+                    "InputTransformer": {
+                        "InputPathsMap": {
+                            "version": "$.detail.ModelPackageVersion",
+                            "status": "$.detail.ModelApprovalStatus",
+                        },
+                        "InputTemplate": '{"text": "version <version> is <status>", "version": <version>}',
+                    },
+                }
+            )
+        events.put_rule(Name="both", EventPattern=json.dumps(PATTERN))
+        assert events.put_targets(Rule="both", Targets=targets)["FailedEntryCount"] == 0
+        register(server.url)
+        got = {r.path: r for r in receiver.wait_for(lambda r: len(r) == 2)}
+        assert got["/basic"].headers["authorization"] == "Basic " + base64.b64encode(b"ci:pw").decode()
+        assert got["/oauth"].headers["authorization"] == "Bearer tok-123"
+        assert got["/basic"].json == {"text": "version 1 is Approved", "version": 1}
+        (token_call,) = receiver.fixed_calls
+        assert token_call.headers["authorization"] == "Basic " + base64.b64encode(b"id:secret").decode()
+        assert b"grant_type=client_credentials" in token_call.body
+    finally:
+        server.stop()
+
+
+def test_a_replay_sends_archived_events_again(tmp_path: Path, receiver: Receiver) -> None:
+    server = Server(tmp_path, args=FAST).start()
+    events = client(server.url, "events")
+    try:
+        bus = "arn:aws:events:us-east-1:123456789012:event-bus/default"
+        archive = events.create_archive(
+            ArchiveName="approvals",
+            EventSourceArn=bus,
+            EventPattern=json.dumps({"source": ["aws.sagemaker"]}),
+        )["ArchiveArn"]
+        before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
+        arn = register(server.url)  # no rule yet: nothing is delivered
+        time.sleep(0.2)
+        wire_rule(server.url, receiver.url + "/hook")
+        events.start_replay(
+            ReplayName="catch-up",
+            EventSourceArn=archive,
+            EventStartTime=before,
+            EventEndTime=dt.datetime.now(dt.UTC),
+            Destination={"Arn": bus},
+        )
+        (got,) = receiver.wait_for(lambda r: len(r) >= 1)
+        assert got.json["resources"] == [arn] and got.json["replay-name"] == "catch-up"
+        deadline = time.monotonic() + 20
+        while events.describe_replay(ReplayName="catch-up")["State"] != "COMPLETED":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
     finally:
         server.stop()
