@@ -464,6 +464,8 @@ def prefetch_for_create(ctx: RequestContext, params: dict[str, Any]) -> MetricsC
     group_ref = params.get("ModelPackageGroupName")
     if not group_ref or params.get("ModelApprovalStatus") not in (None, PENDING, APPROVED):
         return MetricsCache()
+    if not metrics_uri(params):  # no metrics to read: any gate fails without looking further
+        return MetricsCache()
     group_name, region = group_name_and_region(ctx, group_ref)
     with ctx.store.read() as tx:
         uris = _prefetch(tx, region, group_name, params, None)
