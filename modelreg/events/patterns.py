@@ -27,19 +27,23 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
-from ipaddress import IPv6Address
 from typing import Any, Final
+
+from modelreg.events.pattern_operands import (
+    WILDCARD_COMPLEXITY_LIMIT,
+    InvalidEventPatternError,
+    _Invalid,
+    cidr_range,
+    ip_value,
+    wildcard,
+    wildcard_complexity,
+)
 
 __all__ = ["EventPattern", "InvalidEventPatternError"]
 
 _FIVE_BILLION: Final = Decimal(5_000_000_000)
-# Rejecting more than ten simultaneously live wildcard prefixes reproduces every published data point:
-# the user guide's "*:*:*:*:*:event-bus/*" is rejected, its "/Users/*/dir/dir/dir/dir/dir/doc.txt" accepted.
-_WILDCARD_COMPLEXITY_LIMIT: Final = 10
-_COMPLEXITY_SEARCH_BUDGET: Final = 20_000
 _MAX_BRANCHES: Final = 1000  # modelreg's own guard on the $or expansion (event-ruler expands without one)
 _TOO_COMPLEX: Final = (
     "Rule is too complex - try using fewer wildcard characters or fewer repeating character sequences "
@@ -51,9 +55,6 @@ _RESERVED_IN_OR: Final = frozenset(
      "date-on-or-after", "date-before", "date-on-or-before", "in-date-range", "ip-address-in-range",
      "ip-address-not-in-range"}
 )  # fmt: skip
-_IPV4_RE: Final = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
-_IPV6_RE: Final = re.compile(r"[0-9a-fA-F:]+")
-_STAR: Final = -1
 _LITERALS: Final = {None: "null", True: "true", False: "false"}
 _SCALARS: Final = frozenset({str, int, float, bool, type(None), Decimal})
 _ONE_KEY: Final = "Only one key allowed in match expression"
@@ -62,21 +63,6 @@ _TOO_MANY: Final = "Too many elements in numeric expression"
 Membership = tuple[tuple[int, int], ...]  # (array, element) pairs a leaf value sits in
 Leaves = dict[str, list[tuple[Any, Membership]]]
 
-
-class InvalidEventPatternError(ValueError):
-    """A pattern EventBridge would reject (PutRule / TestEventPattern ``InvalidEventPatternException``).
-
-    ``reason`` is EventBridge's own wording, ``path`` the dotted field path where it was found ("" when
-    the problem is the whole pattern); ``str(error)`` is the full message.
-    """
-
-    def __init__(self, reason: str, path: str = "") -> None:
-        self.reason = reason
-        self.path = path
-        super().__init__(f"Event pattern is not valid. Reason: {reason}" + (f", at {path}" if path else ""))
-
-
-_Invalid = InvalidEventPatternError
 
 # ---------------------------------------------------------------- JSON in document order, numbers as text
 
@@ -167,114 +153,11 @@ def _range_operand(token: Any, label: str, path: str) -> int:
     return int(key[1])
 
 
-def _ip(text: str) -> tuple[int, int] | None:
-    """(bit width, value) of an IP literal as EventBridge recognises one, else None."""
-    if len(text) > 45:
-        return None
-    if _IPV4_RE.fullmatch(text):
-        value = 0
-        for part in text.split("."):
-            if len(part.lstrip("0")) > 3 or int(part) > 255:
-                return None
-            value = value << 8 | int(part)
-        return 32, value
-    if ":" in text and _IPV6_RE.fullmatch(text):
-        try:
-            address = IPv6Address(text)
-        except ValueError:
-            return None
-        mapped = address.ipv4_mapped  # Java's InetAddress turns these into IPv4 addresses
-        return (32, int(mapped)) if mapped is not None else (128, int(address))
-    return None
-
-
-def _cidr(text: str, path: str) -> tuple[int, int, int]:
-    parts = text.split("/")
-    while parts and not parts[-1]:  # Java's String.split drops trailing empty strings
-        parts.pop()
-    if len(parts) != 2:
-        raise _Invalid("Malformed CIDR, one '/' required", path)
-    if not re.fullmatch(r"[+-]?[0-9]{1,10}", parts[1]) or not -(2**31) <= int(parts[1]) < 2**31:
-        raise _Invalid("Malformed CIDR, mask bits must be an integer", path)
-    bits = int(parts[1])
-    if bits < 0:
-        raise _Invalid("Malformed CIDR, mask bits must not be negative", path)
-    address = _ip(parts[0])
-    if address is None:
-        looks_like_ip = _IPV4_RE.fullmatch(parts[0]) or (":" in parts[0] and _IPV6_RE.fullmatch(parts[0]))
-        raise _Invalid(f"{'Invalid' if looks_like_ip else 'Nonstandard'} IP address: {parts[0]}", path)
-    width, value = address
-    if bits >= width:
-        raise _Invalid(f"IPv{4 if width == 32 else 6} mask bits must be < {width}", path)
-    host = (1 << (width - bits)) - 1  # /32 and /128 are refused above, as event-ruler refuses them
-    return width, value & ~host, value | host
-
-
 def _fold(text: str) -> str:
     """Case-insensitive form, one character for one character (no 'ß' -> 'ss')."""
     if text.isascii():
         return text.lower()
     return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
-
-
-# ---------------------------------------------------------------- wildcards
-
-
-def _wildcard(text: str, path: str) -> tuple[re.Pattern[str], tuple[int, ...]]:
-    """Validate like event-ruler (positions count the UTF-8 bytes of the quoted value) and compile."""
-    raw, tokens, i = ('"' + text + '"').encode(), [], 0
-    while i < len(raw):
-        byte = raw[i]
-        if byte == 0x2A:  # *
-            if i + 1 < len(raw) and raw[i + 1] == 0x2A:
-                raise _Invalid(f"Consecutive wildcard characters at pos {i}", path)
-            byte = _STAR
-        elif byte == 0x5C:  # backslash: only \* and \\ are escapes
-            if i + 1 >= len(raw) or raw[i + 1] not in (0x2A, 0x5C):
-                raise _Invalid(f"Invalid escape character at pos {i}", path)
-            i += 1
-            byte = raw[i]
-        tokens.append(byte)
-        i += 1
-    regex = re.sub(r"\\(.)|(\*)|(.)", lambda m: ".*" if m[2] else re.escape(m[1] or m[3]), text, flags=re.S)
-    return re.compile(regex, re.DOTALL), tuple(tokens)
-
-
-def _wildcard_complexity(patterns: Iterable[tuple[int, ...]]) -> int:
-    """Most wildcard-pattern prefixes one input can keep alive at once (event-ruler's measure).
-
-    States are (pattern, position); a position right after ``*`` loops on every byte and is also
-    entered without consuming one. Explores the reachable state sets, stopping past the limit.
-    """
-    pats = list(dict.fromkeys(patterns))
-    alphabet = {b for p in pats for b in p if b != _STAR} | {256}
-
-    def close(states: set[tuple[int, int]]) -> frozenset[tuple[int, int]]:
-        stack = list(states)
-        while stack:
-            p, i = stack.pop()
-            if i < len(pats[p]) and pats[p][i] == _STAR and (p, i + 1) not in states:
-                states.add((p, i + 1))
-                stack.append((p, i + 1))
-        return frozenset(states)
-
-    start = close({(p, 0) for p in range(len(pats))})
-    seen, queue, worst = {start}, deque([start]), 0
-    while queue:
-        current = queue.popleft()
-        for byte in alphabet:
-            step = {(p, i) for p, i in current if i and pats[p][i - 1] == _STAR}
-            step |= {(p, i + 1) for p, i in current if i < len(pats[p]) and pats[p][i] == byte}
-            if not step:
-                continue
-            state = close(step)
-            worst = max(worst, sum(1 for _, i in state if i))
-            if worst > _WILDCARD_COMPLEXITY_LIMIT or len(seen) > _COMPLEXITY_SEARCH_BUDGET:
-                return max(worst, _WILDCARD_COMPLEXITY_LIMIT + 1)
-            if state not in seen:
-                seen.add(state)
-                queue.append(state)
-    return worst
 
 
 # ---------------------------------------------------------------- one field: its alternatives, compiled
@@ -325,7 +208,7 @@ class _Field:
                     return True
             if any(regex.fullmatch(value) for regex in self.wildcards):
                 return True
-            if (self.ips or self.cidrs) and (address := _ip(value)) is not None:
+            if (self.ips or self.cidrs) and (address := ip_value(value)) is not None:
                 width, n = address
                 if address in self.ips or any(w == width and lo <= n <= hi for w, lo, hi in self.cidrs):
                     return True
@@ -354,7 +237,7 @@ def _compile_field(values: list[Any], path: str) -> _Field:
             continue
         if isinstance(value, str):
             field.strings.add(value)
-            if (address := _ip(value)) is not None:  # event-ruler matches IP literals as addresses
+            if (address := ip_value(value)) is not None:  # event-ruler matches IP literals as addresses
                 field.ips.add(address)
         elif isinstance(value, _Num):
             if (key := _num_key(value.value)) is not None:
@@ -401,11 +284,12 @@ def _expression(field: _Field, expression: _Obj, path: str) -> None:
     elif name == "equals-ignore-case":
         field.folded.add(_fold(_string(operand, name, path)))
     elif name == "wildcard":
-        regex, tokens = _wildcard(_string(operand, name, path), path)
+        regex, tokens = wildcard(_string(operand, name, path), path)
         field.wildcards.append(regex)
         field.wildcard_tokens.append(tokens)
     elif name == "cidr":
-        field.cidrs.append(_cidr(_string(operand, "prefix", path), path))  # sic: EventBridge says "prefix"
+        # sic: EventBridge names the cidr operand "prefix" in its message
+        field.cidrs.append(cidr_range(_string(operand, "prefix", path), path))
     elif name == "exists":
         if operand is not True and operand is not False:
             raise _Invalid("exists match pattern must be either true or false.", path)
@@ -508,7 +392,7 @@ def _anything_but(operand: Any, path: str) -> Callable[[Any], bool]:
     if kind == "equals-ignore-case":
         folded = {_fold(t) for t in texts}
         return lambda v: not (isinstance(v, str) and _fold(v) in folded)
-    regexes = [_wildcard(t, path)[0] for t in texts]
+    regexes = [wildcard(t, path)[0] for t in texts]
     return lambda v: not (isinstance(v, str) and any(r.fullmatch(v) for r in regexes))
 
 
@@ -572,7 +456,7 @@ def _check_wildcard_complexity(branches: list[dict[str, _Field]]) -> None:
                 before = tuple((p, f.canon) for p, f in fields[:index])
                 machines.setdefault((before, path), []).extend(field.wildcard_tokens)
     for (_, path), tokens in machines.items():
-        if _wildcard_complexity(tokens) > _WILDCARD_COMPLEXITY_LIMIT:
+        if wildcard_complexity(tokens) > WILDCARD_COMPLEXITY_LIMIT:
             raise _Invalid(_TOO_COMPLEX, path)
 
 
