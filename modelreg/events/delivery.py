@@ -91,7 +91,7 @@ class DeliveryWorker:
         batch: int = 100,
         senders: int = 8,
         idle_poll_seconds: float = 0.5,
-        coalesce_seconds: float = 0.01,
+        coalesce_seconds: float = 0.005,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -120,10 +120,13 @@ class DeliveryWorker:
         self.sender.close()
 
     def wake(self) -> None:
-        """Something was committed: look at the outbox now rather than at the next poll."""
-        self._wake.set()
+        """Something was committed: look at the outbox now rather than at the next poll. The
+        worker's own commits (its threads are named ``modelreg-deliver...``) do not count."""
+        if not threading.current_thread().name.startswith("modelreg-deliver"):
+            self._wake.set()
 
     def _run(self) -> None:
+        last_pass = 0.0
         while not self._stop.is_set():
             self._wake.clear()  # a commit from here on wakes the wait below: no wake-up is lost
             try:
@@ -131,16 +134,19 @@ class DeliveryWorker:
             except Exception:
                 log.exception("delivery worker pass failed; retrying")
                 wait = self.idle_poll_seconds
+            last_pass = time.monotonic()
             if wait > 0 and self._wake.wait(wait) and not self._stop.is_set():
-                # Woken by a commit: let a burst of commits gather so one pass serves them all
-                # (a pass per commit would double the cost of every write).
-                self._stop.wait(self.coalesce_seconds)
+                # Woken by a commit. Under a burst of commits, passes are spaced by the coalescing
+                # window so one pass serves many writes (a pass per commit would double the cost of
+                # every write); an isolated commit is served at once.
+                gap = time.monotonic() - last_pass
+                if gap < self.coalesce_seconds:
+                    self._stop.wait(self.coalesce_seconds - gap)
 
     def run_once(self) -> float:
         """One pass over whatever work there is; returns how long to wait before the next pass."""
         with self.store.read() as tx:
             events_waiting = tx.has_undispatched_events()
-            due_us = tx.next_delivery_due_us()
             replays = False
             if time.monotonic() - self._replays_checked >= self.idle_poll_seconds:  # replays are rare
                 self._replays_checked = time.monotonic()
@@ -153,8 +159,9 @@ class DeliveryWorker:
             more |= self.dispatch() >= self.batch
         if replays:
             self.work_replays()
-        now = _now_us()
-        if due_us is not None and due_us <= now:
+        with self.store.read() as tx:  # after dispatching: the deliveries it just wrote are due now
+            due_us = tx.next_delivery_due_us()
+        if due_us is not None and due_us <= _now_us():
             more |= self.deliver_due() >= self.batch
             with self.store.read() as tx:
                 due_us = tx.next_delivery_due_us()
