@@ -72,12 +72,18 @@ class SageMakerClient:
     def __init__(self, url: str) -> None:
         import boto3
 
-        self.sm = boto3.client("sagemaker", endpoint_url=url, region_name=REGION,
-                               aws_access_key_id=ACCESS_KEY, aws_secret_access_key="bench-secret")
+        self.sm = boto3.client(
+            "sagemaker",
+            endpoint_url=url,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key="bench-secret",
+        )
 
     def create_group(self, group: str) -> None:
-        self.sm.create_model_package_group(ModelPackageGroupName=group,
-                                           ModelPackageGroupDescription=f"bench group {group}")
+        self.sm.create_model_package_group(
+            ModelPackageGroupName=group, ModelPackageGroupDescription=f"bench group {group}"
+        )
 
     def register(self, group: str, seq: int) -> tuple[str, str, int]:
         arn = self.sm.create_model_package(**create_model_package_request(group, seq))["ModelPackageArn"]
@@ -92,13 +98,19 @@ class SageMakerClient:
         return body
 
     def approve(self, ref: str) -> str:
-        self.sm.update_model_package(ModelPackageArn=ref, ModelApprovalStatus=APPROVED,
-                                     ApprovalDescription="approved by the bench")
+        self.sm.update_model_package(
+            ModelPackageArn=ref, ModelApprovalStatus=APPROVED, ApprovalDescription="approved by the bench"
+        )
         return ref
 
     def latest_approved(self, group: str) -> tuple[str, int | None]:
-        page = self.sm.list_model_packages(ModelPackageGroupName=group, ModelApprovalStatus=APPROVED,
-                                           SortBy="CreationTime", SortOrder="Descending", MaxResults=1)
+        page = self.sm.list_model_packages(
+            ModelPackageGroupName=group,
+            ModelApprovalStatus=APPROVED,
+            SortBy="CreationTime",
+            SortOrder="Descending",
+            MaxResults=1,
+        )
         found = page["ModelPackageSummaryList"]
         return group, (found[0]["ModelPackageVersion"] if found else None)
 
@@ -107,8 +119,12 @@ class MlflowRegistryClient:
     """``MlflowClient`` against an MLflow tracking server (its requests session keeps connections alive)."""
 
     def __init__(self, url: str) -> None:
+        import logging
+
         from mlflow import MlflowClient
 
+        # one INFO line per created version ("Waiting up to 300 seconds ...") would cost the client time
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
         self.client = MlflowClient(tracking_uri=url, registry_uri=url)
 
     def create_group(self, group: str) -> None:
@@ -116,8 +132,11 @@ class MlflowRegistryClient:
 
     def register(self, group: str, seq: int) -> tuple[str, str, int]:
         version = self.client.create_model_version(
-            group, source=model_data_url(group, seq), description=f"bench version {seq} of {group}",
-            tags={"approval_status": PENDING, **metadata(seq)})
+            group,
+            source=model_data_url(group, seq),
+            description=f"bench version {seq} of {group}",
+            tags={"approval_status": PENDING, **metadata(seq)},
+        )
         return group, f"{group}/{version.version}", int(version.version)
 
     def describe(self, ref: str) -> None:
@@ -131,8 +150,10 @@ class MlflowRegistryClient:
 
     def latest_approved(self, group: str) -> tuple[str, int | None]:
         found = self.client.search_model_versions(
-            filter_string=f"name = '{group}' AND tags.approval_status = '{APPROVED}'", max_results=1,
-            order_by=["creation_timestamp DESC", "version_number DESC"])
+            filter_string=f"name = '{group}' AND tags.approval_status = '{APPROVED}'",
+            max_results=1,
+            order_by=["creation_timestamp DESC", "version_number DESC"],
+        )
         return group, (int(found[0].version) if found else None)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +35,7 @@ class Batch:
 class BatchResult:
     latencies_ns: list[int] = field(default_factory=list)
     first_start_ns: int = 0
+    client_cpu_s: float = 0.0  # CPU the client process itself spent on the batch
     last_end_ns: int = 0
     outputs: list[Any] = field(default_factory=list)
     errors: int = 0
@@ -48,6 +50,7 @@ def _call(client: clients.RegistryClient, op: str, item: Any) -> Any:
 
 def run_batch(client: clients.RegistryClient | None, batch: Batch, connect_error: str = "") -> BatchResult:
     """Make the batch's requests one after the other, timing each (perf_counter_ns, system-wide)."""
+    cpu_before = time.process_time()
     result = BatchResult(first_start_ns=time.perf_counter_ns())
     for item in batch.items:
         if time.monotonic() > batch.deadline:
@@ -68,10 +71,17 @@ def run_batch(client: clients.RegistryClient | None, batch: Batch, connect_error
         if output is not None:
             result.outputs.append(output)
     result.last_end_ns = time.perf_counter_ns()
+    result.client_cpu_s = time.process_time() - cpu_before
     return result
 
 
+def default_sigterm() -> None:
+    """A forked worker ends on SIGTERM, whatever handler the bench process installed."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _worker_main(api: str, url: str, inbox: Any, outbox: Any, barrier: Any) -> None:
+    default_sigterm()
     client: clients.RegistryClient | None = None
     connect_error = ""
     while True:
@@ -100,19 +110,26 @@ class ClientPool:
         self.barrier = ctx.Barrier(size + 1)
         self.inboxes = [ctx.Queue() for _ in range(size)]
         self.outbox = ctx.Queue()
-        self.workers = [ctx.Process(target=_worker_main, args=(api, url, inbox, self.outbox, self.barrier),
-                                    daemon=True, name=f"bench-client-{i}")
-                        for i, inbox in enumerate(self.inboxes)]
+        self.workers = [
+            ctx.Process(
+                target=_worker_main,
+                args=(api, url, inbox, self.outbox, self.barrier),
+                daemon=True,
+                name=f"bench-client-{i}",
+            )
+            for i, inbox in enumerate(self.inboxes)
+        ]
         for worker in self.workers:
             worker.start()
 
-    def run(self, op: str, items: list[Any], time_limit: float,
-            before: Callable[[], None] = lambda: None) -> list[BatchResult]:
+    def run(
+        self, op: str, items: list[Any], time_limit: float, before: Callable[[], None] = lambda: None
+    ) -> list[BatchResult]:
         """Split ``items`` over the workers (round robin), call ``before`` once every worker is ready
         to start, start them together, and return each worker's result."""
         deadline = time.monotonic() + time_limit
         for i, inbox in enumerate(self.inboxes):
-            inbox.put(Batch(op, items[i::self.size], deadline))
+            inbox.put(Batch(op, items[i :: self.size], deadline))
         before()
         self.barrier.wait(timeout=_BARRIER_TIMEOUT)
         results = []

@@ -34,7 +34,7 @@ def _stat_fields(pid: int) -> list[str] | None:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return raw[raw.rindex(")") + 2:].split()
+    return raw[raw.rindex(")") + 2 :].split()
 
 
 def process_tree(root: int) -> list[int]:
@@ -110,8 +110,14 @@ class ServerProcess:
     def start(self, timeout: float = 120.0) -> ServerProcess:
         """Start the process and wait (bounded) until ``health_path`` answers."""
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.cwd,
-                                            env={**os.environ, **self.env}, start_new_session=True)
+            self.process = subprocess.Popen(
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.cwd,
+                env={**os.environ, **self.env},
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -120,8 +126,9 @@ class ServerProcess:
                 return self
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"{self.name} did not answer {self.health_path} within {timeout:.0f}s:\n"
-                           f"{self.log_tail()}")
+        raise RuntimeError(
+            f"{self.name} did not answer {self.health_path} within {timeout:.0f}s:\n{self.log_tail()}"
+        )
 
     def log_tail(self, chars: int = 3000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""

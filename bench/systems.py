@@ -25,8 +25,11 @@ from pathlib import Path
 from bench.procs import ServerProcess, cpu_seconds, free_port
 
 SYSTEMS = ("modelreg-sqlite", "modelreg-postgres", "moto", "mlflow")
-MLFLOW_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true",
-              "DO_NOT_TRACK": "true"}
+MLFLOW_ENV = {
+    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+}
 
 
 class PostgresDatabases:
@@ -36,7 +39,7 @@ class PostgresDatabases:
         self.admin_url = admin_url
         self.created: list[str] = []
 
-    def _admin(self):  # noqa: ANN202 (psycopg is imported lazily)
+    def _admin(self):
         import psycopg
 
         return psycopg.connect(self.admin_url, autocommit=True, connect_timeout=5)
@@ -67,8 +70,9 @@ class PostgresDatabases:
         from sqlalchemy.engine import make_url
 
         with self._admin() as conn:
-            rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s",
-                                (make_url(url).database,)).fetchall()
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (make_url(url).database,)
+            ).fetchall()
         return cpu_seconds(pid for (pid,) in rows)
 
     def drop_all(self) -> None:
@@ -98,12 +102,23 @@ class Running:
 
 def modelreg_server(name: str, data_dir: Path, store_url: str | None) -> ServerProcess:
     port = free_port()
-    argv = [sys.executable, "-m", "modelreg.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-            "--data-dir", str(data_dir)]
+    argv = [
+        sys.executable,
+        "-m",
+        "modelreg.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+    ]
     if store_url:
         argv += ["--store", store_url]
-    return ServerProcess(name, argv, port, "/healthz", data_dir / "server.log", data_dir,
-                         env={"PYTHONUNBUFFERED": "1"})
+    return ServerProcess(
+        name, argv, port, "/healthz", data_dir / "server.log", data_dir, env={"PYTHONUNBUFFERED": "1"}
+    )
 
 
 def _moto_server(work: Path) -> ServerProcess:
@@ -114,8 +129,20 @@ def _moto_server(work: Path) -> ServerProcess:
 
 def _mlflow_server(work: Path) -> ServerProcess:
     port = free_port()
-    argv = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{work / 'mlflow.db'}",
-            "--default-artifact-root", str(work / "artifacts"), "--host", "127.0.0.1", "--port", str(port)]
+    argv = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{work / 'mlflow.db'}",
+        "--default-artifact-root",
+        str(work / "artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     return ServerProcess("mlflow", argv, port, "/health", work / "server.log", work, env=MLFLOW_ENV)
 
 

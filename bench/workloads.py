@@ -1,6 +1,6 @@
-"""The workloads (from the issue) and how one of them is measured.
+"""The workloads (from the issue) and how they are measured.
 
-On a fresh server: create the groups, then
+On fresh servers: create the groups, then
 1. register ``register`` versions round-robin over the groups,
 2. describe ``describe`` versions drawn at random,
 3. approve ``approve`` distinct versions drawn at random,
@@ -9,14 +9,15 @@ On a fresh server: create the groups, then
 
 A measurement is the wall time from the start barrier to the last answer (ops/s), the latency of
 every request (p50, p99), and the CPU time the server process tree (and, for PostgreSQL, the
-database backends) used during the workload, divided by the number of requests.
+database backends) used during the workload, divided by the number of requests. All systems run
+at the same time and take turns, a round at a time (``run_interleaved``).
 """
 
 from __future__ import annotations
 
+import itertools
 import random
-import statistics
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,6 @@ from bench.pool import BatchResult, ClientPool
 from bench.systems import Running
 
 REGISTER, DESCRIBE, APPROVE, LATEST = "register", "describe", "approve", "latest-approved"
-LATEST_BIG = "latest-approved@big"
 WORKLOADS = (REGISTER, DESCRIBE, APPROVE, LATEST)
 
 
@@ -52,6 +52,7 @@ class Measurement:
     p99_ms: float
     server_cpu_ms_per_op: float
     db_cpu_ms_per_op: float | None  # PostgreSQL backends, for modelreg-postgres
+    client_cpu_ms_per_op: float  # what the client processes (boto3, MlflowClient) spent themselves
     wrong: int | None = None  # wrong answers (latest) or versions handed out twice (register)
     checked: int = 0  # answers checked for ``wrong``
     stopped_at_deadline: bool = False
@@ -82,9 +83,22 @@ def percentile(sorted_values: list[int], q: float) -> float:
     return float(sorted_values[rank - 1])
 
 
-def measure(pool: ClientPool, running: Running, workload: str, op: str, items: list[Any],
-            time_limit: float) -> tuple[Measurement, list[Any]]:
-    """Run one workload on the pool; returns its measurement and every answer the clients got."""
+@dataclass
+class Round:
+    """One batch of requests from every client, and the CPU the server (and database) used for it."""
+
+    results: list[BatchResult]
+    server_cpu_s: float
+    db_cpu_s: float | None
+
+    @property
+    def answers(self) -> list[Any]:
+        return [out for r in self.results for out in r.outputs]
+
+
+def run_round(pool: ClientPool, running: Running, op: str, items: list[Any], time_limit: float) -> Round:
+    """Make ``items`` requests from the pool's clients; CPU is read just before the clients start
+    and just after the last one finished, so only this round's requests are counted."""
     cpu: dict[str, float] = {}
 
     def read_cpu_before() -> None:
@@ -94,22 +108,41 @@ def measure(pool: ClientPool, running: Running, workload: str, op: str, items: l
     results = pool.run(op, items, time_limit, before=read_cpu_before)
     server_cpu = running.server.cpu_seconds() - cpu["server"]
     db_cpu = running.db_cpu() - cpu["db"] if running.db_cpu else None
-    return summarize(running.system, workload, pool.size, results, server_cpu, db_cpu), \
-        [out for r in results for out in r.outputs]
+    return Round(results, server_cpu, db_cpu)
 
 
-def summarize(system: str, workload: str, n_clients: int, results: list[BatchResult], server_cpu_s: float,
-              db_cpu_s: float | None) -> Measurement:
+def measure(
+    pool: ClientPool, running: Running, workload: str, op: str, items: list[Any], time_limit: float
+) -> tuple[Measurement, list[Any]]:
+    """Run one workload on the pool; returns its measurement and every answer the clients got."""
+    one = run_round(pool, running, op, items, time_limit)
+    return summarize(running.system, workload, pool.size, [one]), one.answers
+
+
+def summarize(system: str, workload: str, n_clients: int, rounds: list[Round]) -> Measurement:
+    """One measurement over one or more rounds (wall time is the sum of the rounds' wall times)."""
+    results = [r for one in rounds for r in one.results]
     latencies = sorted(ns for r in results for ns in r.latencies_ns)
     ops = len(latencies)
-    wall_s = (max(r.last_end_ns for r in results) - min(r.first_start_ns for r in results)) / 1e9
+    wall_s = sum(
+        (max(r.last_end_ns for r in one.results) - min(r.first_start_ns for r in one.results)) / 1e9
+        for one in rounds
+    )
     per_op = 1000.0 / ops if ops else 0.0
+    db_cpu = None if rounds[0].db_cpu_s is None else sum(one.db_cpu_s or 0.0 for one in rounds)
     return Measurement(
-        system=system, workload=workload, clients=n_clients, ops=ops, errors=sum(r.errors for r in results),
-        wall_s=wall_s, ops_per_s=ops / wall_s if wall_s > 0 else 0.0,
-        p50_ms=percentile(latencies, 0.50) / 1e6, p99_ms=percentile(latencies, 0.99) / 1e6,
-        server_cpu_ms_per_op=server_cpu_s * per_op,
-        db_cpu_ms_per_op=None if db_cpu_s is None else db_cpu_s * per_op,
+        system=system,
+        workload=workload,
+        clients=n_clients,
+        ops=ops,
+        errors=sum(r.errors for r in results),
+        wall_s=wall_s,
+        ops_per_s=ops / wall_s if wall_s > 0 else 0.0,
+        p50_ms=percentile(latencies, 0.50) / 1e6,
+        p99_ms=percentile(latencies, 0.99) / 1e6,
+        server_cpu_ms_per_op=sum(one.server_cpu_s for one in rounds) * per_op,
+        client_cpu_ms_per_op=sum(r.client_cpu_s for r in results) * per_op,
+        db_cpu_ms_per_op=None if db_cpu is None else db_cpu * per_op,
         stopped_at_deadline=any(r.stopped_at_deadline for r in results),
         error_samples=[s for r in results for s in r.error_samples][:3],
     )
@@ -133,47 +166,95 @@ def warm_up(pool: ClientPool, group: str) -> None:
     pool.run("latest_approved", [group] * (3 * pool.size), 60.0)
 
 
-def run_suite(running: Running, n_clients: int, counts: Counts, seed: int = 42) -> SuiteResult:
-    """All four workloads with ``n_clients`` parallel clients on a fresh server."""
-    rng = random.Random(seed)
-    groups = [f"bench-{i:02d}" for i in range(counts.groups)]
-    pool = ClientPool(running.api, running.url, n_clients)
-    try:
-        admin = clients.connect(running.api, running.url)
-        for group in groups:
-            admin.create_group(group)
-        warm_up(pool, groups[0])
-        out: list[Measurement] = []
-
-        register_items = [(groups[i % len(groups)], i) for i in range(counts.register)]
-        m, registered = measure(pool, running, REGISTER, "register", register_items, counts.time_limit)
-        versions = [(group, version) for group, _, version in registered]
-        m.wrong, m.checked = len(versions) - len(set(versions)), len(versions)
-        out.append(m)
-        refs = {ref: (group, version) for group, ref, version in registered}
-        ref_list = list(refs)
-
-        m, _ = measure(pool, running, DESCRIBE, "describe", rng.choices(ref_list, k=counts.describe),
-                       counts.time_limit)
-        out.append(m)
-
-        to_approve = rng.sample(ref_list, min(counts.approve, len(ref_list)))
-        m, approved = measure(pool, running, APPROVE, "approve", to_approve, counts.time_limit)
-        out.append(m)
-        expected = expected_latest(refs[ref] for ref in approved)
-
-        m, answers = measure(pool, running, LATEST, "latest_approved", rng.choices(groups, k=counts.latest),
-                             counts.time_limit)
-        m.wrong, m.checked = count_wrong(answers, expected), len(answers)
-        out.append(m)
-
-        spot = [admin.latest_approved(group) for group in groups]
-        return SuiteResult(running.system, n_clients, out, spot_checks=len(spot),
-                           spot_wrong=count_wrong(spot, expected), rss_bytes=running.server.rss_bytes(),
-                           tree_rss_bytes=running.server.tree_rss_bytes())
-    finally:
-        pool.close()
+OPS = {REGISTER: "register", DESCRIBE: "describe", APPROVE: "approve", LATEST: "latest_approved"}
 
 
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else 0.0
+def split(items: list[Any], parts: int) -> list[list[Any]]:
+    """``items`` in ``parts`` consecutive chunks of (nearly) equal size."""
+    size, extra = divmod(len(items), parts)
+    bounds = [i * size + min(i, extra) for i in range(parts + 1)]
+    return [items[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+class SystemRun:
+    """One system during one pass over the workloads: its clients, and what the bench registered
+    and approved there (to build the next workload's requests and check the answers)."""
+
+    def __init__(self, running: Running, n_clients: int, counts: Counts, prefix: str, seed: int = 42) -> None:
+        self.running = running
+        self.counts = counts
+        self.rng = random.Random(seed)  # every system draws the same indices
+        self.groups = [f"{prefix}{i:02d}" for i in range(counts.groups)]
+        self.pool = ClientPool(running.api, running.url, n_clients)
+        self.admin = clients.connect(running.api, running.url)
+        self.rounds: list[Round] = []
+        self.measurements: list[Measurement] = []
+        self.refs: dict[str, tuple[str, int]] = {}  # ref -> (group, version) of what was registered
+        self.expected: dict[str, int] = {}  # group -> newest approved version
+
+    def setup(self) -> None:
+        for group in self.groups:
+            self.admin.create_group(group)
+        warm_up(self.pool, self.groups[0])
+
+    def items(self, workload: str) -> list[Any]:
+        """The requests of ``workload``, drawn from what the previous workloads did."""
+        refs = list(self.refs)
+        if workload == REGISTER:
+            return [(self.groups[i % len(self.groups)], i) for i in range(self.counts.register)]
+        if workload == DESCRIBE:
+            return self.rng.choices(refs, k=self.counts.describe)
+        if workload == APPROVE:
+            return self.rng.sample(refs, min(self.counts.approve, len(refs)))
+        return self.rng.choices(self.groups, k=self.counts.latest)
+
+    def run(self, workload: str, items: list[Any], time_limit: float) -> None:
+        self.rounds.append(run_round(self.pool, self.running, OPS[workload], items, time_limit))
+
+    def finish(self, workload: str) -> Measurement:
+        """The measurement of ``workload`` over its rounds, with its answers checked."""
+        m = summarize(self.running.system, workload, self.pool.size, self.rounds)
+        answers = [a for one in self.rounds for a in one.answers]
+        self.rounds = []
+        if workload == REGISTER:
+            self.refs = {ref: (group, version) for group, ref, version in answers}
+            versions = [(group, version) for group, _, version in answers]
+            m.wrong, m.checked = len(versions) - len(set(versions)), len(versions)
+        elif workload == APPROVE:
+            self.expected = expected_latest(self.refs[ref] for ref in answers)
+        elif workload == LATEST:
+            m.wrong, m.checked = count_wrong(answers, self.expected), len(answers)
+        self.measurements.append(m)
+        return m
+
+    def result(self) -> SuiteResult:
+        spot = [self.admin.latest_approved(group) for group in self.groups]
+        server = self.running.server
+        return SuiteResult(self.running.system, self.pool.size, self.measurements, spot_checks=len(spot),
+                           spot_wrong=count_wrong(spot, self.expected), rss_bytes=server.rss_bytes(),
+                           tree_rss_bytes=server.tree_rss_bytes())  # fmt: skip
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def run_interleaved(
+    runs: list[SystemRun], counts: Counts, rounds: int = 5, log: Callable[[str], None] = print
+) -> list[SuiteResult]:
+    """Every workload on every system, in ``rounds`` rounds per workload in which the systems take
+    turns (the first to go rotates), so a change in the machine's speed during the run hits every
+    system alike: on a shared 2-core machine it does, by tens of percent within seconds."""
+    for run in runs:
+        run.setup()
+    for workload in WORKLOADS:
+        chunks = [split(run.items(workload), rounds) for run in runs]
+        for r in range(rounds):
+            for i in [(r + k) % len(runs) for k in range(len(runs))]:
+                runs[i].run(workload, chunks[i][r], counts.time_limit / rounds)
+        for run in runs:
+            m = run.finish(workload)
+            log(f"   {m.system:17} {m.workload:15} {m.ops_per_s:8.1f} ops/s  p50 {m.p50_ms:7.2f} ms  "
+                f"cpu {m.cpu_ms_per_op:6.2f} ms/op  errors {m.errors}  wrong {m.wrong}")  # fmt: skip
+            for sample in m.error_samples:
+                log(f"      error: {sample}")
+    return [run.result() for run in runs]
