@@ -17,7 +17,6 @@ dispatched again to the rules named by the replay.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
@@ -375,7 +374,3 @@ def delivery_json(delivery: Delivery, attempts: list[DeliveryAttempt] | None = N
             for a in attempts
         ]
     return out
-
-
-def event_json(event: OutboxEvent) -> str:
-    return json.dumps(event.body, separators=(",", ":"))
