@@ -495,7 +495,9 @@ def create_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine
-    return sa.create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    # No pre-ping: it costs a round trip per checkout (two per write). A connection that died with
+    # the server fails its request once (a 500, which botocore retries) and is then replaced.
+    return sa.create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=False, pool_recycle=3600)
 
 
 def _sqlite_synchronous() -> str:
