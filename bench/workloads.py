@@ -114,7 +114,9 @@ def run_round(pool: ClientPool, running: Running, op: str, items: list[Any], tim
 def measure(
     pool: ClientPool, running: Running, workload: str, op: str, items: list[Any], time_limit: float
 ) -> tuple[Measurement, list[Any]]:
-    """Run one workload on the pool; returns its measurement and every answer the clients got."""
+    """Run one workload on the pool in a single round; returns its measurement and every answer the
+    clients got. For ad-hoc runs and profiling: the bench itself interleaves rounds of several
+    systems (``run_interleaved``)."""
     one = run_round(pool, running, op, items, time_limit)
     return summarize(running.system, workload, pool.size, [one]), one.answers
 
