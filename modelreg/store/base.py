@@ -288,7 +288,8 @@ class EventTransaction(Protocol):
     def has_undispatched_events(self) -> bool: ...
 
     def next_delivery_due_us(self) -> int | None:
-        """When the earliest pending delivery is due (None when nothing is pending)."""
+        """When the earliest pending delivery can be claimed: its next attempt, or the end of its
+        lease if later (None when nothing is pending)."""
 
     def events_between(
         self, region: str, start_us: int, end_us: int, after_id: int, limit: int

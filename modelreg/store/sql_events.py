@@ -30,7 +30,12 @@ _b = sa.bindparam
 
 _GET_RESOURCE = R.select().where(R.c.region == _b("region"), R.c.kind == _b("kind"), R.c.name == _b("name"))
 _ANY_UNDISPATCHED = sa.select(E.c.id).where(E.c.dispatched.is_(False)).limit(1)
-_NEXT_DUE = sa.select(sa.func.min(D.c.next_attempt_us)).where(D.c.status == "pending")
+# a leased delivery is due again only when its lease lapses (its worker may have died mid-call)
+_NEXT_DUE = sa.select(
+    sa.func.min(
+        sa.case((D.c.lease_until_us > D.c.next_attempt_us, D.c.lease_until_us), else_=D.c.next_attempt_us)
+    )
+).where(D.c.status == "pending")
 _CLAIM_EVENTS = E.select().where(E.c.dispatched.is_(False)).order_by(E.c.id).limit(_b("limit"))
 _CLAIM_EVENTS_LOCKED = _CLAIM_EVENTS.with_for_update(skip_locked=True)
 _MARK_DISPATCHED = E.update().where(E.c.id.in_(_b("ids", expanding=True))).values(dispatched=True)

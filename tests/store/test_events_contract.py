@@ -173,6 +173,7 @@ def test_deliveries_are_leased_retried_and_listed(store: SqlStore) -> None:
         assert [d.id for d in tx.claim_due_deliveries(now_us=200, lease_us=1000, limit=10)] == [due.id]
     with store.write() as tx:  # leased: nobody else gets it until the lease lapses
         assert tx.claim_due_deliveries(now_us=300, lease_us=1000, limit=10) == []
+        assert tx.next_delivery_due_us() == 500  # the other one; the leased one is due at 1200
         claimed = tx.claim_due_deliveries(now_us=1300, lease_us=1000, limit=10)
         assert [d.id for d in claimed] == [due.id, later.id]  # the lease lapsed; the other came due
     due.status, due.attempts, due.last_status_code, due.updated_us = "succeeded", 1, 200, 5
