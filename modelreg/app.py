@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -22,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 from modelreg.api import deliveries as api_deliveries
 from modelreg.api import model_packages as api_model_packages
 from modelreg.api import promotion as api_promotion
+from modelreg.api.guard import SignedApiGuard
 from modelreg.aws.auth import Authenticator, NoAuth, SigV4Auth, load_keys_file
 from modelreg.aws.protocol import JsonProtocol, error_response, new_request_id
 from modelreg.aws.query import handle_query
@@ -96,7 +98,13 @@ def build_app(settings: Settings, store: Store | None = None) -> FrontDoor:
         routes=[
             Route("/", root, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
-            Mount("/api", routes=api_model_packages.routes + api_deliveries.routes + api_promotion.routes),
+            Mount(
+                "/api",
+                routes=api_model_packages.routes + api_deliveries.routes + api_promotion.routes,
+                middleware=[Middleware(SignedApiGuard, authenticator=authenticator)]
+                if settings.auth == "sigv4"
+                else [],
+            ),
         ],
         lifespan=lifespan,
     )

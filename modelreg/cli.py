@@ -234,12 +234,15 @@ _endpoint_option = click.option(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_deliveries(endpoint: str, rule: str | None, status: str | None, limit: int, as_json: bool) -> None:
     """Recent deliveries, newest first."""
-    import httpx
+    import urllib.parse
+
     from rich.console import Console
     from rich.table import Table
 
+    from modelreg.api.client import api_request
+
     params = {k: v for k, v in {"rule": rule, "status": status, "limit": str(limit)}.items() if v}
-    response = httpx.get(f"{endpoint}/api/deliveries", params=params, timeout=30)
+    response = api_request("GET", f"{endpoint}/api/deliveries?{urllib.parse.urlencode(params)}")
     if response.status_code != 200:
         raise click.ClickException(response.text)
     rows = response.json()["deliveries"]
@@ -265,9 +268,9 @@ def list_deliveries(endpoint: str, rule: str | None, status: str | None, limit: 
 @click.argument("delivery_id", type=int)
 def redeliver(endpoint: str, delivery_id: int) -> None:
     """Send delivery DELIVERY_ID again now (a dead letter, or one that already succeeded)."""
-    import httpx
+    from modelreg.api.client import api_request
 
-    response = httpx.post(f"{endpoint}/api/deliveries/{delivery_id}/redeliver", timeout=30)
+    response = api_request("POST", f"{endpoint}/api/deliveries/{delivery_id}/redeliver")
     if response.status_code != 202:
         raise click.ClickException(response.json().get("message", response.text))
     click.echo(f"delivery {delivery_id} queued again")
@@ -304,24 +307,21 @@ def _policy_request(
     method: str, endpoint: str, group: str, region: str | None, body: bytes | None = None
 ) -> tuple[int, Any]:
     """Call ``/api/model-package-groups/GROUP/promotion-policy``; (status, decoded JSON or None)."""
-    import urllib.error
     import urllib.parse
-    import urllib.request
+
+    import httpx
+
+    from modelreg.api.client import api_request
 
     path = f"/api/model-package-groups/{urllib.parse.quote(group, safe='')}/promotion-policy"
     url = endpoint.rstrip("/") + path
     if region:
         url += "?" + urllib.parse.urlencode({"region": region})
-    headers = {"Content-Type": "application/json"}
-    request = urllib.request.Request(url, data=body, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            status, raw = response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        status, raw = exc.code, exc.read()
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise click.ClickException(f"cannot reach modelreg at {endpoint}: {reason}") from None
+        response = api_request(method, url, body or b"")
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"cannot reach modelreg at {endpoint}: {exc}") from None
+    status, raw = response.status_code, response.text.encode()
     try:
         decoded = json.loads(raw) if raw else None
     except ValueError:

@@ -123,6 +123,43 @@ def test_sigv4_mode_verifies_every_request(tmp_path: Path) -> None:
         )
         assert unsigned.status_code == 403
         assert unsigned.json()["__type"] == "MissingAuthenticationTokenException"
+        # modelreg's own /api is guarded too, and the CLI signs with the caller's credentials
+        assert httpx.get(server.url + "/api/deliveries").status_code == 403
+        assert (
+            httpx.delete(server.url + "/api/model-package-groups/signed/promotion-policy").status_code == 403
+        )
+        policy = tmp_path / "policy.json"
+        policy.write_text(json.dumps({"gates": [{"metric": "auc", "min": 0.8}]}))
+        env = {
+            **os.environ,
+            "AWS_ACCESS_KEY_ID": "AKIAALICE",
+            "AWS_SECRET_ACCESS_KEY": "alice-secret",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        }
+        for args in (
+            ["policy", "set", "signed", str(policy)],
+            ["policy", "show", "signed"],
+            ["events", "deliveries", "--json"],
+        ):
+            out = subprocess.run(
+                [sys.executable, "-m", "modelreg.cli", *args, "--endpoint", server.url],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=60,
+            )
+            assert out.returncode == 0, (args, out.stderr)
+        wrong = {**env, "AWS_SECRET_ACCESS_KEY": "wrong"}
+        out = subprocess.run(
+            [sys.executable, "-m", "modelreg.cli", "policy", "show", "signed", "--endpoint", server.url],
+            capture_output=True,
+            text=True,
+            env=wrong,
+            timeout=60,
+        )
+        assert out.returncode != 0 and "signature we calculated does not match" in out.stderr
         assert "alice-secret" not in server.log()
     finally:
         server.stop()
