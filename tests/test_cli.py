@@ -72,7 +72,8 @@ def test_an_out_of_date_database_is_refused_until_upgraded(tmp_path: Path) -> No
         command.upgrade(migrate._config(conn), "0001")
         conn.exec_driver_sql(
             "INSERT INTO model_package_groups (region, key, name, arn, created_us, last_version, "
-            "last_created_us, body) VALUES ('us-east-1', 'old', 'old', 'arn:old', 1, 0, 0, '{}')"
+            "last_created_us, body) VALUES ('us-east-1', 'old', 'old', 'arn:old', 1, 0, 0, "
+            '\'{"ModelPackageGroupName": "old", "ModelPackageGroupStatus": "Completed"}\')'
         )
     engine.dispose()
     result = modelreg("serve", "--data-dir", str(tmp_path), "--port", "1")
@@ -83,7 +84,12 @@ def test_an_out_of_date_database_is_refused_until_upgraded(tmp_path: Path) -> No
     assert f"0001 -> {migrate.head_revision()}" in upgraded.stdout
     server = Server(tmp_path).start()
     try:
-        assert client(server.url).describe_model_package_group(ModelPackageGroupName="old")
+        sm = client(server.url)
+        assert sm.describe_model_package_group(ModelPackageGroupName="old")["ModelPackageGroupName"] == "old"
+        arn = sm.create_model_package(
+            ModelPackageGroupName="old", InferenceSpecification={"Containers": [{"Image": "img:1"}]}
+        )["ModelPackageArn"]
+        assert arn.endswith("/old/1")  # the upgraded schema takes new versions (and their events)
     finally:
         server.stop()
 

@@ -23,6 +23,7 @@ from modelreg.store.base import (
     PackageRow,
 )
 from modelreg.store.sql_events import EventQueries
+from modelreg.store.sql_rows import from_row
 
 G = schema.model_package_groups
 P = schema.model_packages
@@ -63,34 +64,6 @@ _INSERT_TOKEN = CT.insert()
 
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _group_from(row: Any) -> GroupRow:
-    return GroupRow(
-        region=row.region,
-        name=row.name,
-        arn=row.arn,
-        created_us=row.created_us,
-        body=json.loads(row.body),
-        id=row.id,
-        last_version=row.last_version,
-        last_created_us=row.last_created_us,
-        policy=row.policy,
-    )
-
-
-def _package_from(row: Any) -> PackageRow:
-    return PackageRow(
-        region=row.region,
-        name=row.name,
-        arn=row.arn,
-        created_us=row.created_us,
-        body=json.loads(row.body),
-        group_id=row.group_id,
-        version=row.version,
-        approval_status=row.approval_status,
-        id=row.id,
-    )
 
 
 @cache
@@ -195,7 +168,7 @@ class SqlTransaction(EventQueries):
 
     def get_group(self, region: str, name: str, *, for_update: bool = False) -> GroupRow | None:
         row = self._one(_GET_GROUP, {"region": region, "key": name.lower()}, for_update)
-        return _group_from(row) if row else None
+        return from_row(GroupRow, row) if row else None
 
     def update_group(self, row: GroupRow) -> None:
         self.conn.execute(_UPDATE_GROUP, {"gid": row.id, "body": _dumps(row.body), "policy": row.policy})
@@ -226,7 +199,7 @@ class SqlTransaction(EventQueries):
         }
         if query.name_contains:
             params["pattern"] = f"%{_like_escape(query.name_contains.lower())}%"
-        return [_group_from(r) for r in self.conn.execute(stmt, params)]
+        return [from_row(GroupRow, r) for r in self.conn.execute(stmt, params)]
 
     def group_cursor(self, row: GroupRow, query: GroupQuery) -> Cursor:
         return [row.name, row.id] if query.sort_by == "Name" else [row.created_us, row.id]
@@ -237,7 +210,7 @@ class SqlTransaction(EventQueries):
             rows = self.conn.execute(
                 G.select().where(G.c.region == region, G.c.id > last).order_by(G.c.id).limit(batch)
             ).all()
-            yield from (_group_from(r) for r in rows)
+            yield from (from_row(GroupRow, r) for r in rows)
             if len(rows) < batch:
                 return
             last = rows[-1].id
@@ -274,7 +247,7 @@ class SqlTransaction(EventQueries):
         self, stmt: sa.Select[Any], params: dict[str, Any], for_update: bool
     ) -> PackageRow | None:
         row = self._one(stmt, params, for_update)
-        return _package_from(row) if row else None
+        return from_row(PackageRow, row) if row else None
 
     def get_package_by_arn(self, arn: str, *, for_update: bool = False) -> PackageRow | None:
         return self._one_package(_GET_PACKAGE_BY_ARN, {"arn": arn}, for_update)
@@ -321,7 +294,7 @@ class SqlTransaction(EventQueries):
         }
         if query.name_contains:
             params["pattern"] = f"%{_like_escape(query.name_contains.lower())}%"
-        return [_package_from(r) for r in self.conn.execute(stmt, params)]
+        return [from_row(PackageRow, r) for r in self.conn.execute(stmt, params)]
 
     def package_cursor(self, row: PackageRow, query: PackageQuery) -> Cursor:
         return [row.name, row.id] if query.sort_by == "Name" else [row.created_us, row.id]
@@ -335,7 +308,7 @@ class SqlTransaction(EventQueries):
             if group_id is not None:
                 stmt = stmt.where(P.c.group_id == group_id)
             rows = self.conn.execute(stmt.order_by(P.c.id).limit(batch)).all()
-            yield from (_package_from(r) for r in rows)
+            yield from (from_row(PackageRow, r) for r in rows)
             if len(rows) < batch:
                 return
             last = rows[-1].id
@@ -390,20 +363,7 @@ class SqlTransaction(EventQueries):
 
     def list_history(self, arn: str) -> list[HistoryEntry]:
         rows = self.conn.execute(H.select().where(H.c.arn == arn).order_by(H.c.id))
-        return [
-            HistoryEntry(
-                arn=r.arn,
-                at_us=r.at_us,
-                principal=r.principal,
-                field=r.field,
-                old_value=r.old_value,
-                new_value=r.new_value,
-                reason=r.reason,
-                request_id=r.request_id,
-                id=r.id,
-            )
-            for r in rows
-        ]
+        return [from_row(HistoryEntry, r) for r in rows]
 
     # idempotency --------------------------------------------------------------------------
     def get_client_token(self, region: str, operation: str, token: str) -> tuple[str, str] | None:

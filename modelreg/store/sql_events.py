@@ -19,6 +19,7 @@ from modelreg.store.base import (
     NamedResource,
     OutboxEvent,
 )
+from modelreg.store.sql_rows import from_row
 
 R = schema.named_resources
 E = schema.events
@@ -63,50 +64,6 @@ def _list_resources_stmt(by_region: bool, by_prefix: bool, paged: bool) -> sa.Se
     return stmt.order_by(R.c.name).limit(_b("limit"))
 
 
-def _resource_from(row: Any) -> NamedResource:
-    return NamedResource(
-        region=row.region,
-        kind=row.kind,
-        name=row.name,
-        arn=row.arn,
-        created_us=row.created_us,
-        body=json.loads(row.body),
-        id=row.id,
-    )
-
-
-def _event_from(row: Any) -> OutboxEvent:
-    return OutboxEvent(
-        event_id=row.event_id,
-        region=row.region,
-        source=row.source,
-        detail_type=row.detail_type,
-        created_us=row.created_us,
-        body=json.loads(row.body),
-        resource_arn=row.resource_arn,
-        sequence=row.sequence,
-        id=row.id,
-    )
-
-
-def _delivery_from(row: Any) -> Delivery:
-    return Delivery(
-        event_row_id=row.event_row_id,
-        region=row.region,
-        rule_name=row.rule_name,
-        target_id=row.target_id,
-        target=json.loads(row.target),
-        status=row.status,
-        next_attempt_us=row.next_attempt_us,
-        created_us=row.created_us,
-        updated_us=row.updated_us,
-        attempts=row.attempts,
-        last_status_code=row.last_status_code,
-        last_error=row.last_error,
-        id=row.id,
-    )
-
-
 class EventQueries:
     """``EventTransaction`` (see ``modelreg.store.base``) over ``self.conn``; mixed into SqlTransaction."""
 
@@ -136,7 +93,7 @@ class EventQueries:
     ) -> NamedResource | None:
         stmt = _GET_RESOURCE.with_for_update() if for_update and self._lock_rows else _GET_RESOURCE
         row = self.conn.execute(stmt, {"region": region, "kind": kind, "name": name}).first()
-        return _resource_from(row) if row else None
+        return from_row(NamedResource, row) if row else None
 
     def update_resource(self, resource: NamedResource) -> None:
         self.conn.execute(
@@ -158,7 +115,7 @@ class EventQueries:
             "after": after,
             "limit": limit,
         }
-        return [_resource_from(r) for r in self.conn.execute(stmt, params)]
+        return [from_row(NamedResource, r) for r in self.conn.execute(stmt, params)]
 
     # outbox -------------------------------------------------------------------------------
     def append_event(self, event: OutboxEvent) -> OutboxEvent:
@@ -183,7 +140,7 @@ class EventQueries:
 
     def claim_undispatched_events(self, limit: int) -> list[OutboxEvent]:
         stmt = _CLAIM_EVENTS_LOCKED if self._lock_rows else _CLAIM_EVENTS
-        return [_event_from(r) for r in self.conn.execute(stmt, {"limit": limit})]
+        return [from_row(OutboxEvent, r) for r in self.conn.execute(stmt, {"limit": limit})]
 
     def mark_dispatched(self, event_row_ids: Sequence[int]) -> None:
         if event_row_ids:
@@ -206,11 +163,11 @@ class EventQueries:
             .order_by(E.c.id)
             .limit(limit)
         )
-        return [_event_from(r) for r in self.conn.execute(stmt)]
+        return [from_row(OutboxEvent, r) for r in self.conn.execute(stmt)]
 
     def get_event(self, event_row_id: int) -> OutboxEvent | None:
         row = self.conn.execute(E.select().where(E.c.id == event_row_id)).first()
-        return _event_from(row) if row else None
+        return from_row(OutboxEvent, row) if row else None
 
     # deliveries ---------------------------------------------------------------------------
     def insert_delivery(self, delivery: Delivery) -> Delivery:
@@ -236,7 +193,7 @@ class EventQueries:
 
     def claim_due_deliveries(self, now_us: int, lease_us: int, limit: int) -> list[Delivery]:
         stmt = _CLAIM_DUE_LOCKED if self._lock_rows else _CLAIM_DUE
-        rows = [_delivery_from(r) for r in self.conn.execute(stmt, {"now": now_us, "limit": limit})]
+        rows = [from_row(Delivery, r) for r in self.conn.execute(stmt, {"now": now_us, "limit": limit})]
         if rows:
             self.conn.execute(
                 D.update().where(D.c.id.in_([r.id for r in rows])).values(lease_until_us=now_us + lease_us)
@@ -260,7 +217,7 @@ class EventQueries:
 
     def get_delivery(self, delivery_id: int) -> Delivery | None:
         row = self.conn.execute(D.select().where(D.c.id == delivery_id)).first()
-        return _delivery_from(row) if row else None
+        return from_row(Delivery, row) if row else None
 
     def list_deliveries(self, query: DeliveryQuery, after_id: int | None, limit: int) -> list[Delivery]:
         stmt = D.select()
@@ -272,7 +229,7 @@ class EventQueries:
             stmt = stmt.where(D.c.status == query.status)
         if after_id is not None:
             stmt = stmt.where(D.c.id < after_id)
-        return [_delivery_from(r) for r in self.conn.execute(stmt.order_by(D.c.id.desc()).limit(limit))]
+        return [from_row(Delivery, r) for r in self.conn.execute(stmt.order_by(D.c.id.desc()).limit(limit))]
 
     def add_attempt(self, attempt: DeliveryAttempt) -> None:
         self.conn.execute(
@@ -288,14 +245,4 @@ class EventQueries:
 
     def list_attempts(self, delivery_id: int) -> list[DeliveryAttempt]:
         rows = self.conn.execute(A.select().where(A.c.delivery_id == delivery_id).order_by(A.c.id))
-        return [
-            DeliveryAttempt(
-                delivery_id=r.delivery_id,
-                at_us=r.at_us,
-                duration_us=r.duration_us,
-                status_code=r.status_code,
-                error=r.error,
-                id=r.id,
-            )
-            for r in rows
-        ]
+        return [from_row(DeliveryAttempt, r) for r in rows]
