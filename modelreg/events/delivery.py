@@ -36,7 +36,9 @@ log = logging.getLogger("modelreg.events")
 
 DEFAULT_MAX_RETRIES = 185  # EventBridge's defaults for a target's RetryPolicy
 DEFAULT_MAX_AGE_SECONDS = 86_400
-LEASE_SECONDS = 60
+#: a claimed delivery is another worker's again after this long: longer than one call can take (the
+#: HTTP timeout, 5 s, plus an OAuth token fetch, 5 s), short so a crash delays little
+LEASE_SECONDS = 15
 
 
 def _now_us() -> int:
@@ -183,11 +185,10 @@ class DeliveryWorker:
 
     def _fan_out(
         self, tx: Transaction, event: OutboxEvent, rules: list[NamedResource], replay_name: str | None = None
-    ) -> int:
+    ) -> None:
         """Write a pending delivery for every target of every rule the event matches."""
         body = event.body if replay_name is None else {**event.body, "replay-name": replay_name}
         now = _now_us()
-        count = 0
         for rule in rules:
             pattern = self.rules.pattern(rule.body.get("EventPattern") or "")
             if pattern is None or not pattern.matches(body):
@@ -208,8 +209,6 @@ class DeliveryWorker:
                         updated_us=now,
                     )
                 )
-                count += 1
-        return count
 
     # replays ------------------------------------------------------------------------------
     def work_replays(self) -> None:

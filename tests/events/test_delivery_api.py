@@ -172,7 +172,8 @@ def test_events_committed_before_a_crash_are_delivered_after_restart(tmp_path: P
     receiver = Receiver(port=port).start()
     restarted = Server(tmp_path, args=FAST).start()
     try:
-        got = receiver.wait_for(lambda r: {e.json["resources"][0] for e in r} >= set(arns), timeout=30)
+        # a call in flight at the kill is retried once its lease (15 s) lapses
+        got = receiver.wait_for(lambda r: {e.json["resources"][0] for e in r} >= set(arns), timeout=45)
         ids = [e.json["id"] for e in got]
         assert len(set(ids)) == 5  # duplicates are allowed, and detectable by id
     finally:
