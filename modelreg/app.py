@@ -4,6 +4,7 @@
 |------------------------------------------------|----------------------------------|
 | ``POST /`` with ``X-Amz-Target``               | AWS JSON 1.1 (SageMaker, events) |
 | ``POST /`` form body (``Action=...``)          | query protocol (STS)             |
+| ``POST /endpoints/{name}/invocations``         | sagemaker-runtime InvokeEndpoint |
 | ``/api/...``                                   | modelreg's own JSON API          |
 | ``GET /healthz``                               | liveness and readiness           |
 """
@@ -21,10 +22,13 @@ from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
 from modelreg.api import deliveries as api_deliveries
+from modelreg.api import endpoints as api_endpoints
 from modelreg.api import model_packages as api_model_packages
 from modelreg.api import promotion as api_promotion
 from modelreg.api.guard import SignedApiGuard
+from modelreg.artifacts import open_artifacts
 from modelreg.aws.auth import Authenticator, NoAuth, SigV4Auth, load_keys_file
+from modelreg.aws.dispatch import Signals
 from modelreg.aws.protocol import JsonProtocol, error_response, new_request_id
 from modelreg.aws.query import handle_query
 from modelreg.config import Settings
@@ -33,11 +37,18 @@ from modelreg.events import archives, connections, put_events, rules  # noqa: F4
 from modelreg.events.delivery import DeliveryWorker
 from modelreg.events.webhook import WebhookSender, signing_secret
 from modelreg.sagemaker import (  # noqa: F401  (importing a handler module registers its operations)
+    endpoint_configs,
+    endpoints,
     model_package_groups,
     model_packages,
+    models,
     search,
     tags,
 )
+from modelreg.sagemaker.runtime import RuntimeApi, is_invocation
+from modelreg.serving.model_files import ModelFiles
+from modelreg.serving.process import ProcessBackend
+from modelreg.serving.reconciler import Reconciler
 from modelreg.store import open_store
 from modelreg.store.base import Store
 
@@ -59,7 +70,8 @@ def build_app(settings: Settings, store: Store | None = None) -> FrontDoor:
         if not settings.store_url:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = open_store(settings.database_url)
-    json_protocol = JsonProtocol(settings, store, authenticator)
+    signals = Signals()
+    json_protocol = JsonProtocol(settings, store, authenticator, signals)
 
     async def root(request: Request) -> Response:
         if "x-amz-target" in request.headers:
@@ -84,13 +96,23 @@ def build_app(settings: Settings, store: Store | None = None) -> FrontDoor:
         worker = DeliveryWorker(store, settings, sender)
         store.on_commit(worker.wake)
 
+    backend = ProcessBackend(ModelFiles(settings.data_dir / "serving", open_artifacts(settings)))
+    runtime = RuntimeApi(settings, authenticator, backend)
+    reconciler = Reconciler(store, settings, backend) if settings.serving else None
+    if reconciler is not None:
+        signals.endpoint_changed.append(reconciler.wake)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if worker is not None:
             worker.start()
+        if reconciler is not None:
+            reconciler.start()
         try:
             yield
         finally:
+            if reconciler is not None:
+                await reconciler.stop()
             if worker is not None:
                 worker.stop()
 
@@ -100,7 +122,10 @@ def build_app(settings: Settings, store: Store | None = None) -> FrontDoor:
             Route("/healthz", healthz, methods=["GET"]),
             Mount(
                 "/api",
-                routes=api_model_packages.routes + api_deliveries.routes + api_promotion.routes,
+                routes=api_model_packages.routes
+                + api_deliveries.routes
+                + api_promotion.routes
+                + api_endpoints.routes,
                 middleware=[Middleware(SignedApiGuard, authenticator=authenticator)]
                 if settings.auth == "sigv4"
                 else [],
@@ -110,21 +135,37 @@ def build_app(settings: Settings, store: Store | None = None) -> FrontDoor:
     )
     app.state.settings = settings
     app.state.store = store
-    return FrontDoor(app, root)
+    app.state.backend = backend
+    app.state.authenticator = authenticator
+    app.state.signals = signals
+    return FrontDoor(app, root, runtime)
 
 
 class FrontDoor:
-    """Sends ``POST /`` (every AWS API call) straight to its handler and the rest through the
-    Starlette router: the router's middleware stack costs more than a whole registry lookup."""
+    """Sends ``POST /`` (every AWS API call) and InvokeEndpoint straight to their handlers and the
+    rest through the Starlette router: the router's middleware stack costs more than a whole
+    registry lookup."""
 
-    def __init__(self, app: Starlette, aws_entry: Callable[[Request], Awaitable[Response]]) -> None:
+    def __init__(
+        self,
+        app: Starlette,
+        aws_entry: Callable[[Request], Awaitable[Response]],
+        runtime_entry: Callable[[Request], Awaitable[Response]],
+    ) -> None:
         self.app = app
         self.state = app.state
         self._aws_entry = aws_entry
+        self._runtime_entry = runtime_entry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/":
-            response = await self._aws_entry(Request(scope, receive))
-            await response(scope, receive, send)
-            return
+        if scope["type"] == "http" and scope["method"] == "POST":
+            path = scope["path"]
+            if path == "/":
+                response = await self._aws_entry(Request(scope, receive))
+                await response(scope, receive, send)
+                return
+            if is_invocation(path):
+                response = await self._runtime_entry(Request(scope, receive))
+                await response(scope, receive, send)
+                return
         await self.app(scope, receive, send)

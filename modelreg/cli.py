@@ -130,6 +130,20 @@ def main() -> None:
     help="Do not deliver events from this server (another server on the same PostgreSQL does). "
     "[env MODELREG_DELIVERY_WORKER=0]",
 )
+@click.option(
+    "--allow-unapproved-deploy",
+    is_flag=True,
+    default=lambda: env("ALLOW_UNAPPROVED_DEPLOY") == "1",
+    help="Let endpoints serve model package versions that are not Approved (and let the SageMaker "
+    "SDK approve on deploy). Off: only Approved versions deploy. [env MODELREG_ALLOW_UNAPPROVED_DEPLOY=1]",
+)
+@click.option(
+    "--no-serving",
+    is_flag=True,
+    default=lambda: env("SERVING") == "0",
+    help="Run no endpoint workers in this server (endpoints stay Creating until a server that "
+    "serves picks them up). [env MODELREG_SERVING=0]",
+)
 def serve(
     host: str,
     port: int,
@@ -144,6 +158,8 @@ def serve(
     retry_base_seconds: float,
     s3_endpoint_url: str | None,
     no_delivery_worker: bool,
+    allow_unapproved_deploy: bool,
+    no_serving: bool,
 ) -> None:
     """Run the server until interrupted."""
     import uvicorn
@@ -172,6 +188,8 @@ def serve(
         retry_base_seconds=retry_base_seconds,
         s3_endpoint_url=s3_endpoint_url or None,
         delivery_worker=not no_delivery_worker,
+        allow_unapproved_deploy=allow_unapproved_deploy,
+        serving=not no_serving,
     )
     try:
         app = build_app(settings)
@@ -378,3 +396,36 @@ def policy_delete(endpoint: str, region: str | None, group: str) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@main.command()
+@_endpoint_option
+@_region_option
+@click.option("--to", "to_change", type=int, help="Roll back to this change number (see its history).")
+@click.argument("endpoint_name")
+def rollback(endpoint: str, region: str | None, to_change: int | None, endpoint_name: str) -> None:
+    """Serve again what served ENDPOINT_NAME before its current configuration (zero-downtime; the
+    rollback is recorded in the endpoint's deployment history)."""
+    import urllib.parse
+
+    import httpx
+
+    from modelreg.api.client import api_request
+
+    url = f"{endpoint.rstrip('/')}/api/endpoints/{urllib.parse.quote(endpoint_name, safe='')}/rollback"
+    if region:
+        url += "?" + urllib.parse.urlencode({"region": region})
+    body = json.dumps({"toChange": to_change} if to_change is not None else {}).encode()
+    try:
+        response = api_request("POST", url, body)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"cannot reach modelreg at {endpoint}: {exc}") from None
+    result = response.json() if response.text else {}
+    if response.status_code != 202:
+        message = result.get("message") if isinstance(result, dict) else None
+        raise click.ClickException(message or f"HTTP {response.status_code}")
+    assert isinstance(result, dict)
+    click.echo(
+        f"endpoint {result['endpoint']}: rolling back to change {result['rolledBackTo']} "
+        f"(recorded as change {result['change']}); it stays InService throughout"
+    )

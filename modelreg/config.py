@@ -33,6 +33,10 @@ class Settings:
     delivery_worker: bool = True
     #: endpoint of the S3 API that ``s3://`` artifact URIs are read from (MinIO, ...); AWS's S3 when unset
     s3_endpoint_url: str | None = None
+    #: let endpoints serve model package versions that are not Approved (the promotion guard is off)
+    allow_unapproved_deploy: bool = False
+    #: run endpoint worker processes in this server (the reconciler starts them)
+    serving: bool = True
 
     @property
     def database_url(self) -> str:

@@ -7,6 +7,7 @@ uses; it routes each URI to the implementation for its scheme.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from modelreg.artifacts.base import (
@@ -75,6 +76,9 @@ class ArtifactRouter:
 
     def sha256(self, uri: str) -> str:
         return self._store_for(uri).sha256(uri)
+
+    def fetch_to_file(self, uri: str, dest: Path) -> str:
+        return self._store_for(uri).fetch_to_file(uri, dest)
 
 
 def open_artifacts(settings: Settings) -> ArtifactStore:

@@ -8,6 +8,9 @@ puts file contents or credentials into a message.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Protocol
 
 #: how much ``sha256`` reads at a time
@@ -43,6 +46,21 @@ class ArtifactStore(Protocol):
 
         Raises as ``read`` does."""
         ...
+
+    def fetch_to_file(self, uri: str, dest: Path) -> str:
+        """Copy the content at ``uri`` into the file ``dest`` (created or truncated), in chunks of
+        any total size, and return its lowercase hex SHA-256. Raises as ``read`` does."""
+        ...
+
+
+def copy_hashing(chunks: Iterable[bytes], dest: Path) -> str:
+    """Write ``chunks`` to ``dest`` and return the SHA-256 of what was written."""
+    digest = hashlib.sha256()
+    with open(dest, "wb") as out:
+        for chunk in chunks:
+            digest.update(chunk)
+            out.write(chunk)
+    return digest.hexdigest()
 
 
 def too_large(uri: str, max_bytes: int) -> ArtifactUnreadable:

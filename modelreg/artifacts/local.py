@@ -9,7 +9,7 @@ import stat
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from modelreg.artifacts.base import CHUNK, ArtifactNotFound, ArtifactUnreadable, too_large
+from modelreg.artifacts.base import CHUNK, ArtifactNotFound, ArtifactUnreadable, copy_hashing, too_large
 
 
 def local_path(uri: str) -> Path:
@@ -96,3 +96,11 @@ class LocalArtifactStore:
         except OSError as exc:
             raise ArtifactUnreadable(f"{uri} cannot be read: {exc.strerror or exc}.") from None
         return digest.hexdigest()
+
+    def fetch_to_file(self, uri: str, dest: Path) -> str:
+        fd, _ = self._open(uri)
+        try:
+            with os.fdopen(fd, "rb") as f:
+                return copy_hashing(iter(lambda: f.read(CHUNK), b""), dest)
+        except OSError as exc:
+            raise ArtifactUnreadable(f"{uri} cannot be read: {exc.strerror or exc}.") from None

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from modelreg.artifacts.base import CHUNK, ArtifactNotFound, ArtifactUnreadable, too_large
+from modelreg.artifacts.base import CHUNK, ArtifactNotFound, ArtifactUnreadable, copy_hashing, too_large
 
 _NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "404", "NotFound"}
 
@@ -126,3 +127,16 @@ class S3ArtifactStore:
         finally:
             body.close()
         return digest.hexdigest()
+
+    def fetch_to_file(self, uri: str, dest: Path) -> str:
+        from botocore.exceptions import BotoCoreError
+
+        body, _ = self._get(uri)
+        try:
+            return copy_hashing(body.iter_chunks(CHUNK), dest)
+        except (BotoCoreError, OSError) as exc:
+            raise ArtifactUnreadable(
+                f"{uri} could not be read to the end from {self._where()}: {exc}"
+            ) from None
+        finally:
+            body.close()

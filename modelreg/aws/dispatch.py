@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from modelreg.aws.auth import Principal
@@ -22,6 +22,18 @@ _HANDLERS: dict[tuple[str, str], Handler] = {}
 
 
 @dataclass
+class Signals:
+    """What background workers of one server want to hear from handlers after a commit."""
+
+    endpoint_changed: list[Callable[[], None]] = field(default_factory=list)
+
+    def fire_endpoint_changed(self) -> None:
+        """An endpoint's desired state changed: the reconciler should look now."""
+        for listener in self.endpoint_changed:
+            listener()
+
+
+@dataclass
 class RequestContext:
     """What a handler knows about the request beyond its members."""
 
@@ -31,6 +43,8 @@ class RequestContext:
     store: Store
     service: str = "sagemaker"
     operation: str = ""
+    user_agent: str = ""
+    signals: Signals = field(default_factory=Signals)
 
     @property
     def region(self) -> str:

@@ -97,10 +97,17 @@ def signed_request(request: Request, body: bytes) -> SignedRequest:
 class JsonProtocol:
     """Answers every AWS JSON 1.1 request (``X-Amz-Target``) of the services in ``spec.TARGET_PREFIXES``."""
 
-    def __init__(self, settings: Settings, store: Store, authenticator: Authenticator) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        authenticator: Authenticator,
+        signals: dispatch.Signals | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.authenticator = authenticator
+        self.signals = signals or dispatch.Signals()
         for service, name in dispatch.implemented():  # build the validators now, not on a first request
             op_model = spec.operation_model(service, name)
             if op_model is not None and op_model.input_shape is not None:
@@ -158,5 +165,7 @@ class JsonProtocol:
             store=self.store,
             service=service,
             operation=name,
+            user_agent=request.headers.get("user-agent", ""),
+            signals=self.signals,
         )
         return ctx, handler, params

@@ -213,13 +213,20 @@ class _Scalar(_Node):
             self.report(value, path, bad, errs)
 
 
+#: modelreg extensions to AWS patterns, by shape name: model data may also live on the server's own
+#: disk (``file:///abs/path``), next to ``s3://`` and ``https://``.
+PATTERN_EXTENSIONS = {"Url": "file:///.*"}
+
+
 class _String(_Scalar, _Sized):
     __slots__ = ("c_enum", "c_pattern", "enum", "match", "regex")
 
     def __init__(self, shape: Shape) -> None:
         super().__init__(shape)
         pattern = shape.metadata.get("pattern")
-        self.regex = compile_pattern(pattern) if pattern else None
+        extension = PATTERN_EXTENSIONS.get(shape.name)
+        accepted = f"(?:{pattern})|(?:{extension})" if pattern and extension else pattern
+        self.regex = compile_pattern(accepted) if accepted else None
         self.match = self.regex.fullmatch if self.regex is not None else None
         self.c_pattern = f"Member must satisfy regular expression pattern: {pattern}"
         enum = shape.enum

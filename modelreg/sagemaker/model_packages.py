@@ -12,7 +12,7 @@ from typing import Any
 
 from modelreg import arns
 from modelreg.aws.dispatch import RequestContext, operation
-from modelreg.errors import ValidationException
+from modelreg.errors import ConflictException, ValidationException
 from modelreg.events import outbox
 from modelreg.sagemaker import history, pagination, promotion
 from modelreg.sagemaker.common import (
@@ -24,6 +24,7 @@ from modelreg.sagemaker.common import (
     tag_dict,
     us_to_epoch,
 )
+from modelreg.sagemaker.models import refuse_approval_on_deploy
 from modelreg.store.base import DuplicateKey, PackageQuery, PackageRow, Transaction
 
 PENDING = "PendingManualApproval"
@@ -272,6 +273,7 @@ def update_model_package(ctx: RequestContext, params: dict[str, Any]) -> dict[st
         if replay_client_token(tx, ctx, params) is not None:
             return {"ModelPackageArn": params["ModelPackageArn"]}
         row = get_package(tx, ctx, params["ModelPackageArn"], for_update=True)
+        refuse_approval_on_deploy(ctx, params, row.approval_status)
         before = dict(row.body)
         row.body = apply_update(row, params)
         promotion.check_approval(tx, ctx, row, before, metrics)
@@ -334,6 +336,12 @@ def delete_model_package(ctx: RequestContext, params: dict[str, Any]) -> dict[st
     with ctx.store.write() as tx:
         row = get_package(tx, ctx, params["ModelPackageName"], for_update=True)
         assert row.id is not None
+        serving = tx.package_serving_endpoints(row.arn)
+        if serving:
+            raise ConflictException(
+                f"ModelPackage {row.arn} serves the endpoint(s) {', '.join(serving)}: update or delete "
+                "those endpoints first."
+            )
         tx.delete_tags(row.arn, [k for k, _ in tx.list_tags(row.arn)])
         tx.delete_package(row.id)
         now = ctx.now_us()

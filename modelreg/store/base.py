@@ -156,6 +156,32 @@ class DeliveryAttempt:
 
 
 @dataclass
+class DeploymentRow:
+    """One variant of one change of an endpoint (its ``change`` is the endpoint's generation)."""
+
+    region: str
+    endpoint_arn: str
+    endpoint_name: str
+    change: int
+    action: str  # Create | Update | UpdateWeightsAndCapacities | Rollback | Delete
+    principal: str
+    request_id: str
+    requested_us: int
+    body: dict[str, Any]  # the variant as deployed (containers with image, model data, digest)
+    outcome: str = "pending"  # pending | InService | Failed
+    config_name: str | None = None
+    variant_name: str | None = None
+    model_name: str | None = None
+    package_arn: str | None = None
+    weight: float | None = None
+    instance_count: int | None = None
+    live_us: int | None = None
+    ended_us: int | None = None
+    failure_reason: str | None = None
+    id: int | None = None
+
+
+@dataclass
 class DeliveryQuery:
     region: str | None = None
     rule_name: str | None = None
@@ -317,7 +343,37 @@ class EventTransaction(Protocol):
     def list_attempts(self, delivery_id: int) -> list[DeliveryAttempt]: ...
 
 
-class Transaction(RegistryTransaction, EventTransaction, Protocol):
+class EndpointTransaction(Protocol):
+    """The serving half of a transaction: deployment history and artifact digests (models, endpoint
+    configs and endpoints themselves are ``NamedResource`` rows of kinds model, endpoint-config and
+    endpoint)."""
+
+    def insert_deployments(self, rows: Sequence[DeploymentRow]) -> None:
+        """Append the variants of one endpoint change."""
+
+    def list_deployments(
+        self, *, endpoint_arn: str | None = None, package_arn: str | None = None
+    ) -> list[DeploymentRow]:
+        """Rows of one endpoint or of one model package version, oldest first."""
+
+    def settle_deployment(
+        self, endpoint_arn: str, change: int, outcome: str, at_us: int, failure_reason: str | None = None
+    ) -> None:
+        """Record how a change ended: ``InService`` makes it live from ``at_us`` and ends every
+        earlier live change of the endpoint; ``Failed`` records the reason."""
+
+    def end_deployments(self, endpoint_arn: str, at_us: int) -> None:
+        """The endpoint stopped serving (deleted): end whatever was live or pending."""
+
+    def package_serving_endpoints(self, package_arn: str) -> list[str]:
+        """Names of the endpoints a model package version serves (or is being deployed to)."""
+
+    def get_artifact_digest(self, owner_arn: str, uri: str) -> str | None: ...
+
+    def put_artifact_digest(self, owner_arn: str, uri: str, sha256: str, at_us: int) -> None: ...
+
+
+class Transaction(RegistryTransaction, EventTransaction, EndpointTransaction, Protocol):
     """Reads and writes inside one transaction; obtained from ``Store.read()`` / ``Store.write()``."""
 
 

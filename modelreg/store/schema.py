@@ -165,3 +165,46 @@ delivery_attempts = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.Index(None, "delivery_id", "id"),
 )
+
+# --------------------------------------------------------------------------- endpoints
+
+#: Deployment history: one row per variant of each change an endpoint goes through (create, update,
+#: weights, rollback, delete). ``change`` is the endpoint's generation number; the rows of one change
+#: share it. ``live_us``/``ended_us`` say from when to when that configuration served traffic.
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("endpoint_arn", sa.String(256), nullable=False),
+    sa.Column("endpoint_name", sa.String(63), nullable=False),
+    sa.Column("change", sa.Integer, nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("config_name", sa.String(63), nullable=True),
+    sa.Column("variant_name", sa.String(63), nullable=True),
+    sa.Column("model_name", sa.String(63), nullable=True),
+    sa.Column("package_arn", sa.String(256), nullable=True),
+    sa.Column("weight", sa.Float, nullable=True),
+    sa.Column("instance_count", sa.Integer, nullable=True),
+    sa.Column("principal", sa.String(256), nullable=False),
+    sa.Column("request_id", sa.String(64), nullable=False),
+    sa.Column("requested_us", sa.BigInteger, nullable=False),
+    sa.Column("live_us", sa.BigInteger, nullable=True),
+    sa.Column("ended_us", sa.BigInteger, nullable=True),
+    sa.Column("outcome", sa.String(16), nullable=False),  # pending | InService | Failed
+    sa.Column("failure_reason", sa.Text, nullable=True),
+    sa.Column("body", sa.Text, nullable=False),  # the variant as deployed: containers, digests, type
+    sa.Index(None, "endpoint_arn", "change", "id"),
+    sa.Index(None, "package_arn", "id"),
+)
+
+#: The SHA-256 of a model artifact as first deployed for a model package version (or a model's
+#: own container): later starts refuse bytes that differ.
+artifact_digests = sa.Table(
+    "artifact_digests",
+    metadata,
+    sa.Column("owner_arn", sa.String(256), primary_key=True),
+    sa.Column("uri", sa.String(1024), primary_key=True),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("recorded_us", sa.BigInteger, nullable=False),
+)

@@ -22,6 +22,7 @@ from modelreg.store.base import (
     PackageQuery,
     PackageRow,
 )
+from modelreg.store.sql_endpoints import EndpointQueries
 from modelreg.store.sql_events import EventQueries
 from modelreg.store.sql_rows import from_row
 
@@ -133,7 +134,7 @@ def _list_packages_stmt(
     return stmt.order_by(*order).limit(_b("limit"))
 
 
-class SqlTransaction(EventQueries):
+class SqlTransaction(EventQueries, EndpointQueries):
     """``Transaction`` over one SQLAlchemy connection (see ``modelreg.store.base``)."""
 
     def __init__(self, conn: Connection, *, lock_rows: bool) -> None:

@@ -1,0 +1,1 @@
+"""Endpoints: the backend that runs model workers, the workers themselves, and the frameworks they load."""
