@@ -394,10 +394,6 @@ def policy_delete(endpoint: str, region: str | None, group: str) -> None:
     click.echo(f"promotion policy of {group} deleted")
 
 
-if __name__ == "__main__":
-    main()
-
-
 @main.command()
 @_endpoint_option
 @_region_option
@@ -429,3 +425,7 @@ def rollback(endpoint: str, region: str | None, to_change: int | None, endpoint_
         f"endpoint {result['endpoint']}: rolling back to change {result['rolledBackTo']} "
         f"(recorded as change {result['change']}); it stays InService throughout"
     )
+
+
+if __name__ == "__main__":
+    main()

@@ -53,7 +53,7 @@ def train_xgboost(folder: Path, *, features: int = 45, trees: int = 50, seed: in
     )
     model_file = folder / "model.ubj"  # packed as ``xgboost-model``, the name the container loads
     booster.save_model(str(model_file))
-    rows = rng.normal(size=(8, features))
+    rows = np.random.default_rng(1234).normal(size=(8, features))  # the same rows for every model
     return Trained(
         _pack(folder, "xgboost-model", model_file), rows, booster.inplace_predict(rows), XGBOOST_IMAGE
     )

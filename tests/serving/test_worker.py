@@ -3,6 +3,7 @@ load failures and the death of its parent."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import select
@@ -22,6 +23,7 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
+from modelreg.serving.worker import WorkerApp
 from tests.server import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -196,6 +198,32 @@ def test_custom_attributes_are_echoed(worker: Worker, rows: np.ndarray) -> None:
     assert bad.headers["x-amzn-sagemaker-custom-attributes"] == attributes
     plain = worker.client.post("/invocations", content=csv(rows[:1]), headers={"Content-Type": "text/csv"})
     assert "x-amzn-sagemaker-custom-attributes" not in plain.headers
+
+
+class BrokenModel:
+    def predict(self, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
+        raise RuntimeError(f"model exploded on {body!r}")
+
+
+def test_a_model_failure_is_500_with_its_message(capsys: pytest.CaptureFixture[str]) -> None:
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"1,2", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/invocations",
+        "headers": [(b"content-type", b"text/csv")],
+    }
+    asyncio.run(WorkerApp(BrokenModel())(scope, receive, send))
+    assert sent[0]["status"] == 500
+    assert sent[1]["body"] == b"RuntimeError: model exploded on b'1,2'"
+    assert "Traceback" in capsys.readouterr().err
 
 
 class GatedEstimator:

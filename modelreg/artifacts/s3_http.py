@@ -1,0 +1,229 @@
+"""HTTP plumbing of the built-in S3 API: the parsed request, streaming request bodies into
+blobs, streaming object bytes out, and S3's XML error responses.
+
+Bodies are moved in large buffers: the event loop only collects what the socket delivers into a
+4 MiB buffer and hands each full buffer to a worker thread (which decodes aws-chunked framing,
+writes and hashes), while it goes on receiving the next one. Downloads read ahead one chunk in a
+thread while the previous one is being sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from starlette.datastructures import Headers
+from starlette.types import Receive, Scope, Send
+
+from modelreg.artifacts.blobs import AwsChunkedDecoder, BlobWriter, S3Error
+from modelreg.artifacts.buckets import ObjectReader
+from modelreg.artifacts.s3_xml import error_body
+
+#: bytes collected from the socket before a worker thread writes them
+FLUSH_BYTES = 4 * 1024 * 1024
+#: bytes a download reads per chunk
+SEND_CHUNK = 1024 * 1024
+
+
+class ClientGone(Exception):
+    """The client disconnected before the request body ended."""
+
+
+def new_request_id() -> str:
+    return secrets.token_hex(8).upper()
+
+
+@dataclass
+class S3Request:
+    """What routing and the operations need from an HTTP request."""
+
+    scope: Scope
+    receive: Receive
+    method: str
+    bucket: str
+    key: str
+    has_key: bool  # the path had a key part (``/bucket/...``), even an empty one
+    query: dict[str, str]
+    headers: Headers
+    request_id: str
+
+    @classmethod
+    def parse(cls, scope: Scope, receive: Receive, request_id: str) -> S3Request:
+        raw = scope.get("raw_path") or scope["path"].encode("utf-8")
+        try:
+            path = raw.decode("ascii")
+            bucket_part, slash, key_part = path.lstrip("/").partition("/")
+            key = unquote(key_part, errors="strict")
+            query: dict[str, str] = {}
+            qs = scope.get("query_string", b"").decode("ascii")
+            for name, value in parse_qsl(qs, keep_blank_values=True, errors="strict"):
+                query.setdefault(name, value)
+        except (UnicodeDecodeError, ValueError):
+            raise S3Error("InvalidURI", "Couldn't parse the specified URI.", 400) from None
+        return cls(
+            scope=scope,
+            receive=receive,
+            method=scope["method"].upper(),
+            bucket=unquote(bucket_part),
+            key=key,
+            has_key=bool(slash) and bool(key),
+            query=query,
+            headers=Headers(scope=scope),
+            request_id=request_id,
+        )
+
+    @property
+    def raw_path_and_query(self) -> str:
+        raw = self.scope.get("raw_path") or self.scope["path"].encode("utf-8")
+        path = raw.decode("latin-1")
+        qs = self.scope.get("query_string", b"")
+        return path + ("?" + qs.decode("latin-1") if qs else "")
+
+    @property
+    def resource(self) -> str:
+        return "/" + self.bucket + ("/" + self.key if self.has_key else "")
+
+
+# -- request bodies ---------------------------------------------------------------------------
+
+
+async def read_small_body(receive: Receive, limit: int) -> bytes:
+    """The whole request body, refused past ``limit`` bytes (XML bodies of a few KB)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise S3Error("MaxMessageLengthExceeded", "Your request was too big.", 400)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def receive_into(
+    receive: Receive, writer: BlobWriter, decoder: AwsChunkedDecoder | None, executor: Executor
+) -> None:
+    """Stream the request body into ``writer`` (through ``decoder`` for aws-chunked bodies)."""
+    loop = asyncio.get_running_loop()
+
+    def consume(data: bytearray) -> None:
+        if decoder is None:
+            writer.write(data)
+        else:
+            for piece in decoder.feed(data):
+                writer.write(piece)
+
+    pending: asyncio.Future[None] | None = None
+    buf = bytearray()
+    try:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone()
+            chunk = message.get("body", b"")
+            if chunk:
+                buf += chunk
+            more = message.get("more_body", False)
+            if len(buf) >= FLUSH_BYTES or (buf and not more):
+                if pending is not None:
+                    await pending
+                pending = loop.run_in_executor(executor, consume, buf)
+                buf = bytearray()
+            if not more:
+                break
+        if pending is not None:
+            await pending
+            pending = None
+        if decoder is not None:
+            decoder.close()
+    finally:
+        if pending is not None:  # an error or disconnect: let the thread finish before cleanup
+            try:
+                await pending
+            except Exception:  # noqa: S110 - the first error is the one raised
+                pass
+
+
+# -- responses --------------------------------------------------------------------------------
+
+
+def _raw_headers(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in headers.items()]
+
+
+class Reply:
+    """A complete response: status, headers and a small body (XML or nothing)."""
+
+    def __init__(
+        self, status: int = 200, body: bytes = b"", headers: dict[str, str] | None = None, xml: bool = False
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.headers = dict(headers or {})
+        if xml:
+            self.headers.setdefault("Content-Type", "application/xml")
+        if status not in (204, 304):
+            self.headers.setdefault("Content-Length", str(len(body)))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": _raw_headers(self.headers)})
+        body = b"" if scope["method"] == "HEAD" else self.body
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+class ObjectStream:
+    """Streams an object's selected bytes from an :class:`ObjectReader`; reads ahead one chunk
+    in a worker thread while the previous chunk is being sent. Closes the reader at the end."""
+
+    def __init__(self, status: int, headers: dict[str, str], reader: ObjectReader, executor: Executor) -> None:
+        self.status = status
+        self.headers = headers
+        self.reader = reader
+        self.executor = executor
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        loop = asyncio.get_running_loop()
+        chunks: Iterator[bytes] = self.reader.chunks(SEND_CHUNK)
+        fetch: Callable[[], bytes | None] = lambda: next(chunks, None)  # noqa: E731
+        pending: asyncio.Future[Any] | None = None
+        try:
+            if scope["method"] == "HEAD":
+                await send({"type": "http.response.start", "status": self.status, "headers": _raw_headers(self.headers)})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            pending = loop.run_in_executor(self.executor, fetch)
+            first = await pending  # a read error before the status line can still be answered
+            pending = None
+            await send({"type": "http.response.start", "status": self.status, "headers": _raw_headers(self.headers)})
+            chunk = first
+            while chunk is not None:
+                pending = loop.run_in_executor(self.executor, fetch)
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                chunk = await pending
+                pending = None
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            if pending is not None:
+                try:
+                    await pending
+                except Exception:  # noqa: S110 - the send error is what matters
+                    pass
+            self.reader.close()
+
+
+def error_reply(error: S3Error, request: S3Request | None, request_id: str, method: str) -> Reply:
+    """S3's XML error (no body for HEAD, as S3)."""
+    headers = {"x-amz-request-id": request_id, "x-amz-id-2": request_id}
+    if method == "HEAD":
+        return Reply(error.status, b"", headers)
+    resource = request.resource if request is not None else ""
+    return Reply(error.status, error_body(error, request_id, resource), headers, xml=True)
