@@ -206,4 +206,3 @@ class InferencePool(ClientPool):
         ]
         for worker in self.workers:
             worker.start()
-

@@ -5,6 +5,7 @@
 | ``POST /`` with ``X-Amz-Target``               | AWS JSON 1.1 (SageMaker, events) |
 | ``POST /`` form body (``Action=...``)          | query protocol (STS)             |
 | ``POST /endpoints/{name}/invocations``         | sagemaker-runtime InvokeEndpoint |
+| signed for ``s3``, or other unsigned paths     | built-in S3 store (path-style)   |
 | ``/api/...``                                   | modelreg's own JSON API          |
 | ``GET /healthz``                               | liveness and readiness           |
 """
@@ -19,7 +20,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelreg.api import deliveries as api_deliveries
 from modelreg.api import endpoints as api_endpoints
@@ -27,6 +28,7 @@ from modelreg.api import model_packages as api_model_packages
 from modelreg.api import promotion as api_promotion
 from modelreg.api.guard import SignedApiGuard
 from modelreg.artifacts import open_artifacts
+from modelreg.artifacts.s3_api import is_s3_request, make_s3_app
 from modelreg.aws.auth import Authenticator, NoAuth, SigV4Auth, load_keys_file
 from modelreg.aws.dispatch import Signals
 from modelreg.aws.protocol import JsonProtocol, error_response, new_request_id
@@ -138,7 +140,7 @@ def build_app(settings: Settings, store: Store | None = None) -> FrontDoor:
     app.state.backend = backend
     app.state.authenticator = authenticator
     app.state.signals = signals
-    return FrontDoor(app, root, runtime)
+    return FrontDoor(app, root, runtime, make_s3_app(settings, authenticator))
 
 
 class FrontDoor:
@@ -151,20 +153,25 @@ class FrontDoor:
         app: Starlette,
         aws_entry: Callable[[Request], Awaitable[Response]],
         runtime_entry: Callable[[Request], Awaitable[Response]],
+        s3: ASGIApp | None = None,
     ) -> None:
         self.app = app
         self.state = app.state
         self._aws_entry = aws_entry
         self._runtime_entry = runtime_entry
+        self._s3 = s3
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            path = scope["path"]
-            if path == "/":
+        if scope["type"] == "http":
+            post, path = scope["method"] == "POST", scope["path"]
+            if post and path == "/":
                 response = await self._aws_entry(Request(scope, receive))
                 await response(scope, receive, send)
                 return
-            if is_invocation(path):
+            if self._s3 is not None and is_s3_request(scope):  # signed for s3, or not for us
+                await self._s3(scope, receive, send)
+                return
+            if post and is_invocation(path):
                 response = await self._runtime_entry(Request(scope, receive))
                 await response(scope, receive, send)
                 return

@@ -120,8 +120,18 @@ def main() -> None:
     default=lambda: env("S3_ENDPOINT_URL"),
     metavar="URL",
     help="S3 API endpoint that s3:// artifact URIs (e.g. metrics files) are read from: MinIO or "
-    "another S3-compatible store. Default: AWS S3. Credentials come from the usual AWS_* "
-    "variables or profiles. [env MODELREG_S3_ENDPOINT_URL]",
+    "another S3-compatible store. Default: the built-in store's files (AWS S3 with "
+    "--artifact-store s3://...). Credentials come from the usual AWS_* variables or profiles. "
+    "[env MODELREG_S3_ENDPOINT_URL]",
+)
+@click.option(
+    "--artifact-store",
+    default=lambda: env("ARTIFACT_STORE", "builtin"),
+    show_default="builtin",
+    metavar="builtin|s3://BUCKET/PREFIX",
+    help="builtin: this server also answers the S3 API on its port (path-style), objects under "
+    "DATA_DIR/s3. s3://BUCKET/PREFIX: artifacts live in real S3 or MinIO at --s3-endpoint-url "
+    "and the built-in store is off. [env MODELREG_ARTIFACT_STORE]",
 )
 @click.option(
     "--no-delivery-worker",
@@ -160,6 +170,7 @@ def serve(
     no_delivery_worker: bool,
     allow_unapproved_deploy: bool,
     no_serving: bool,
+    artifact_store: str,
 ) -> None:
     """Run the server until interrupted."""
     import uvicorn
@@ -174,6 +185,10 @@ def serve(
         )
     if not (account_id.isdigit() and len(account_id) == 12):
         raise click.UsageError(f"--account-id must be 12 digits, not {account_id!r}")
+    if artifact_store != "builtin" and not (
+        artifact_store.startswith("s3://") and artifact_store[5:].split("/")[0]
+    ):
+        raise click.UsageError(f"--artifact-store must be 'builtin' or s3://BUCKET/PREFIX, not {artifact_store!r}")
     settings = Settings(
         host=host,
         port=port,
@@ -190,6 +205,8 @@ def serve(
         delivery_worker=not no_delivery_worker,
         allow_unapproved_deploy=allow_unapproved_deploy,
         serving=not no_serving,
+        builtin_s3=artifact_store == "builtin",
+        artifact_store_uri=None if artifact_store == "builtin" else artifact_store,
     )
     try:
         app = build_app(settings)

@@ -82,9 +82,18 @@ class ArtifactRouter:
 
 
 def open_artifacts(settings: Settings) -> ArtifactStore:
-    """The artifact store of a server with ``settings`` (``s3_endpoint_url`` for ``s3://``)."""
+    """The artifact store of a server with ``settings``: ``s3://`` URIs are read through
+    ``s3_endpoint_url`` when set, else straight from the built-in S3 store's files when it runs
+    (``builtin_s3``), else from AWS S3."""
+    s3_factory: Callable[..., ArtifactStore] | None = None
+    if settings.builtin_s3 and not settings.s3_endpoint_url:
+        from modelreg.artifacts.builtin import BuiltinArtifactStore
+
+        root = settings.data_dir / "s3"
+        s3_factory = lambda **_: BuiltinArtifactStore(root)  # noqa: E731
     return ArtifactRouter(
         LocalArtifactStore(),
+        s3_factory,
         endpoint_url=settings.s3_endpoint_url,
         region=settings.default_region,
     )
