@@ -120,7 +120,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 class Model:
     """The trained booster, saved three ways, and the rows every system predicts."""
 
-    booster_path: Path  # booster.save_model: what the in-process clients load
+    booster_path: Path  # booster.save_model (UBJSON): what the in-process clients load
     rows_path: Path  # the test rows (.npy)
     tarball: Path  # model.tar.gz holding ``xgboost-model``, for modelreg
     mlflow_path: Path  # mlflow.xgboost.save_model of the same booster
@@ -143,7 +143,7 @@ def train(folder: Path) -> Model:
     params = {"objective": "binary:logistic", "max_depth": 6, "eta": 0.3, "nthread": 1, "seed": 3}
     booster = xgb.train(params, xgb.DMatrix(x, label=y), num_boost_round=TREES)
     rows = np.round(rng.normal(size=(TEST_ROWS, FEATURES)), 4)  # short CSV, exact on every path
-    booster_path = folder / "xgboost-model"
+    booster_path = folder / "model.ubj"  # packed as ``xgboost-model``, the name the container loads
     booster.save_model(str(booster_path))
     rows_path = folder / "rows.npy"
     np.save(rows_path, rows)
@@ -454,6 +454,25 @@ def results_table(results: list[Result], inprocess: set[str]) -> str:
     return report._table(header, rows)
 
 
+def ratio_table(results: list[Result], clients: list[int]) -> str:
+    """Per client count: modelreg's req/s over mlflow's, and its p50 over the in-process floor."""
+    header = ["clients"]
+    header += [f"{mine} / mlflow req/s" for mine in ("http", "boto3")]
+    header += [f"{mine} p50 - in-process p50" for mine in ("http", "boto3", "worker (uds)")]
+    rows = []
+    for n in clients:
+        mlflow, floor = find(results, MLFLOW_HTTP, n), find(results, INPROCESS, n)
+        row = [str(n)]
+        for mine in (MODELREG_HTTP, MODELREG_BOTO3):
+            m = find(results, mine, n)
+            row.append(report._times(report._ratio(m and m.ops_per_s, mlflow and mlflow.ops_per_s), 2))
+        for mine in (MODELREG_HTTP, MODELREG_BOTO3, WORKER_UDS):
+            m = find(results, mine, n)
+            row.append("-" if m is None or floor is None else f"{m.p50_ms - floor.p50_ms:+.3f} ms")
+        rows.append(row)
+    return report._table(header, rows)
+
+
 def breakdown(results: list[Result]) -> list[str]:
     """Where a 1-client request's p50 goes, from the floor up (differences of p50s)."""
     steps = [(INPROCESS, "the model itself (in-process inplace_predict)"),
@@ -567,6 +586,8 @@ def main(argv: list[str] | None = None) -> int:
     tried = ", ".join(f"{k} {v:.2f} ms" for k, v in mlflow_formats.items())
     print(f"\nmlflow request format: {mlflow_format} (cheapest by sequential median of: {tried})")
     print(f"instances: modelreg InitialInstanceCount={args.instances}; mlflow --workers {args.instances}")
+    print("\n## Ratios\n")
+    print(ratio_table(results, args.clients))
     print("\n## Where a 1-client request's p50 goes\n")
     print("\n".join(f"- {line}" for line in breakdown(results)))
     print("\n## CreateEndpoint -> InService\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -185,10 +186,8 @@ def serve(
         )
     if not (account_id.isdigit() and len(account_id) == 12):
         raise click.UsageError(f"--account-id must be 12 digits, not {account_id!r}")
-    if artifact_store != "builtin" and not (
-        artifact_store.startswith("s3://") and artifact_store[5:].split("/")[0]
-    ):
-        raise click.UsageError(f"--artifact-store must be 'builtin' or s3://BUCKET/PREFIX, not {artifact_store!r}")
+    if artifact_store != "builtin" and not re.match(r"s3://[^/]+", artifact_store):
+        raise click.UsageError(f"--artifact-store is builtin or s3://BUCKET/PREFIX, not {artifact_store!r}")
     settings = Settings(
         host=host,
         port=port,

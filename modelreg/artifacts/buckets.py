@@ -296,7 +296,7 @@ class BucketStore:
         count = 0
         while True:
             op = ">=" if inclusive else ">"
-            sql = f"SELECT key, data_id, size, etag, modified, meta FROM objects WHERE bucket = ? AND key {op} ?"
+            sql = f"SELECT key, data_id, size, etag, modified, meta FROM objects WHERE bucket = ? AND key {op} ?"  # noqa: E501
             args: list[Any] = [bucket, low]
             if upper is not None:
                 sql += " AND key < ?"
@@ -321,7 +321,9 @@ class BucketStore:
                     listing.next_cursor = (after, True)
                     low, inclusive = after, True
                     break  # skip every key under ``common``: query again from past it
-                listing.objects.append(ObjectInfo(bucket, key, data_id, size, etag, modified, json.loads(meta)))
+                listing.objects.append(
+                    ObjectInfo(bucket, key, data_id, size, etag, modified, json.loads(meta))
+                )
                 listing.last_item = key
                 listing.next_cursor = (key, False)
                 low, inclusive = key, False
@@ -332,9 +334,7 @@ class BucketStore:
 
     # -- writing --------------------------------------------------------------------------------
 
-    def writer(
-        self, bucket: str, algorithms: tuple[str, ...] = (), *, sha256: bool = False
-    ) -> BlobWriter:
+    def writer(self, bucket: str, algorithms: tuple[str, ...] = (), *, sha256: bool = False) -> BlobWriter:
         """A temp file to stream a new object of ``bucket`` into (the bucket must exist)."""
         self.require_bucket(bucket)
         return BlobWriter(self.tmp_dir, algorithms, sha256=sha256, max_size=MAX_OBJECT_SIZE)
@@ -417,9 +417,7 @@ class BucketStore:
         if row is not None:
             self._remove_data(bucket, row[0])
 
-    def copy(
-        self, source: ObjectInfo, bucket: str, key: str, meta: dict[str, Any]
-    ) -> ObjectInfo:
+    def copy(self, source: ObjectInfo, bucket: str, key: str, meta: dict[str, Any]) -> ObjectInfo:
         """Copy ``source``'s bytes to ``bucket``/``key`` with ``meta``; data files are hard-linked
         (they never change), or copied where the file system cannot link."""
         check_key(key)

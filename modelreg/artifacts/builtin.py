@@ -42,8 +42,12 @@ class BuiltinArtifactStore:
         except S3Error as exc:
             if exc.code in ("NoSuchKey", "NoSuchBucket", "InvalidBucketName"):
                 what = "bucket" if exc.code != "NoSuchKey" else "object"
-                raise ArtifactNotFound(f"{uri} does not exist in the built-in S3 store (no such {what}).") from None
-            raise ArtifactUnreadable(f"{uri} cannot be read from the built-in S3 store: {exc.message}") from None
+                raise ArtifactNotFound(
+                    f"{uri} does not exist in the built-in S3 store (no such {what})."
+                ) from None
+            raise ArtifactUnreadable(
+                f"{uri} cannot be read from the built-in S3 store: {exc.message}"
+            ) from None
         except OSError as exc:
             raise ArtifactUnreadable(f"{uri} cannot be read: {exc.strerror or exc}.") from None
         return reader
@@ -72,4 +76,6 @@ class BuiltinArtifactStore:
             try:
                 return copy_hashing(reader.chunks(CHUNK), dest)
             except OSError as exc:
-                raise ArtifactUnreadable(f"{uri} cannot be copied to {dest}: {exc.strerror or exc}.") from None
+                raise ArtifactUnreadable(
+                    f"{uri} cannot be copied to {dest}: {exc.strerror or exc}."
+                ) from None

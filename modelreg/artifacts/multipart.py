@@ -149,7 +149,8 @@ class Uploads:
     def parts(self, upload_id: str) -> list[tuple[int, str, int, str, str | None, float]]:
         """(number, file, size, etag, checksum, modified) of each uploaded part, by number."""
         rows = self.store._query(
-            "SELECT number, file, size, etag, checksum, modified FROM parts WHERE upload_id = ? ORDER BY number",
+            "SELECT number, file, size, etag, checksum, modified FROM parts WHERE upload_id = ? "
+            "ORDER BY number",
             (upload_id,),
         )
         return [(int(n), str(f), int(s), str(e), c, float(m)) for n, f, s, e, c, m in rows]
@@ -168,7 +169,10 @@ class Uploads:
         meta = self.get(bucket, key, upload_id)
         if not requested:
             raise S3Error("InvalidRequest", "You must specify at least one part")
-        stored = {number: (name, size, etag, checksum) for number, name, size, etag, checksum, _ in self.parts(upload_id)}
+        stored = {
+            number: (name, size, etag, checksum)
+            for number, name, size, etag, checksum, _ in self.parts(upload_id)
+        }
         algorithm = part_algorithm(meta)
         chosen: list[tuple[str, int]] = []
         md5s: list[bytes] = []
@@ -178,7 +182,8 @@ class Uploads:
             if part.number <= previous:
                 raise S3Error(
                     "InvalidPartOrder",
-                    "The list of parts was not in ascending order. The parts list must be specified in order by part number.",
+                    "The list of parts was not in ascending order. The parts list must be specified "
+                    "in order by part number.",
                 )
             previous = part.number
             found = stored.get(part.number)
@@ -212,9 +217,7 @@ class Uploads:
                     "BadDigest",
                     f"The {exp_alg} you specified did not match the calculated checksum.",
                 )
-        object_meta = {
-            k: v for k, v in meta.items() if k not in ("checksum_algorithm", "checksum_type")
-        }
+        object_meta = {k: v for k, v in meta.items() if k not in ("checksum_algorithm", "checksum_type")}
         object_meta["checksum"] = {"algorithm": algorithm, "value": value, "type": kind}
         object_meta["parts"] = [list(c) for c in chosen]
         return self._finish(bucket, key, upload_id, chosen, etag, object_meta)

@@ -22,11 +22,7 @@ signature, their chunk signatures are not verified (the checksums still guard th
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import functools
-import hashlib
-import hmac
 import logging
 import re
 from collections.abc import Callable
@@ -36,12 +32,11 @@ from urllib.parse import unquote
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from modelreg.artifacts import checksums
 from modelreg.artifacts import s3_ops as ops
 from modelreg.artifacts.blobs import S3Error
 from modelreg.artifacts.buckets import BucketStore
 from modelreg.artifacts.multipart import Uploads
-from modelreg.artifacts.s3_http import ClientGone, Reply, S3Request, error_reply, new_request_id
+from modelreg.artifacts.s3_http import ClientGone, S3Request, error_reply, new_request_id
 from modelreg.aws.auth import Authenticator, SignedRequest, parse_authorization
 from modelreg.config import Settings
 from modelreg.errors import (
@@ -203,21 +198,3 @@ class S3Api:
                 return False
             raise _s3_auth_error(error, presigned) from None
         return False
-
-
-def check_small_body(request: S3Request, body: bytes, *, include_checksums: bool = True) -> None:
-    """Check ``Content-MD5`` and ``x-amz-checksum-*`` of a body read whole (XML requests)."""
-    md5 = request.headers.get("content-md5")
-    if md5 is not None:
-        try:
-            raw = base64.b64decode(md5, validate=True)
-        except (binascii.Error, ValueError):
-            raise S3Error("InvalidDigest", "The Content-MD5 you specified was invalid.") from None
-        if not hmac.compare_digest(raw, hashlib.md5(body).digest()):
-            raise S3Error("BadDigest", "The Content-MD5 you specified did not match what we received.")
-    if not include_checksums:
-        return
-    for algorithm in checksums.ALGORITHMS:
-        value = request.headers.get(f"x-amz-checksum-{algorithm.lower()}")
-        if value is not None and value.strip() != checksums.checksum_of(algorithm, body):
-            raise S3Error("BadDigest", f"The {algorithm} you specified did not match the calculated checksum.")

@@ -10,6 +10,11 @@ thread while the previous one is being sent.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import contextlib
+import hashlib
+import hmac
 import secrets
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
@@ -20,6 +25,7 @@ from urllib.parse import parse_qsl, unquote
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
+from modelreg.artifacts import checksums
 from modelreg.artifacts.blobs import AwsChunkedDecoder, BlobWriter, S3Error
 from modelreg.artifacts.buckets import ObjectReader
 from modelreg.artifacts.s3_xml import error_body
@@ -147,10 +153,8 @@ async def receive_into(
             decoder.close()
     finally:
         if pending is not None:  # an error or disconnect: let the thread finish before cleanup
-            try:
+            with contextlib.suppress(Exception):  # the first error is the one raised
                 await pending
-            except Exception:  # noqa: S110 - the first error is the one raised
-                pass
 
 
 # -- responses --------------------------------------------------------------------------------
@@ -175,7 +179,9 @@ class Reply:
             self.headers.setdefault("Content-Length", str(len(body)))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status, "headers": _raw_headers(self.headers)})
+        await send(
+            {"type": "http.response.start", "status": self.status, "headers": _raw_headers(self.headers)}
+        )
         body = b"" if scope["method"] == "HEAD" else self.body
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
@@ -184,7 +190,9 @@ class ObjectStream:
     """Streams an object's selected bytes from an :class:`ObjectReader`; reads ahead one chunk
     in a worker thread while the previous chunk is being sent. Closes the reader at the end."""
 
-    def __init__(self, status: int, headers: dict[str, str], reader: ObjectReader, executor: Executor) -> None:
+    def __init__(
+        self, status: int, headers: dict[str, str], reader: ObjectReader, executor: Executor
+    ) -> None:
         self.status = status
         self.headers = headers
         self.reader = reader
@@ -197,13 +205,21 @@ class ObjectStream:
         pending: asyncio.Future[Any] | None = None
         try:
             if scope["method"] == "HEAD":
-                await send({"type": "http.response.start", "status": self.status, "headers": _raw_headers(self.headers)})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": self.status,
+                        "headers": _raw_headers(self.headers),
+                    }
+                )
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
             pending = loop.run_in_executor(self.executor, fetch)
             first = await pending  # a read error before the status line can still be answered
             pending = None
-            await send({"type": "http.response.start", "status": self.status, "headers": _raw_headers(self.headers)})
+            await send(
+                {"type": "http.response.start", "status": self.status, "headers": _raw_headers(self.headers)}
+            )
             chunk = first
             while chunk is not None:
                 pending = loop.run_in_executor(self.executor, fetch)
@@ -213,10 +229,8 @@ class ObjectStream:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             if pending is not None:
-                try:
+                with contextlib.suppress(Exception):  # the send error is what matters
                     await pending
-                except Exception:  # noqa: S110 - the send error is what matters
-                    pass
             self.reader.close()
 
 
@@ -227,3 +241,44 @@ def error_reply(error: S3Error, request: S3Request | None, request_id: str, meth
         return Reply(error.status, b"", headers)
     resource = request.resource if request is not None else ""
     return Reply(error.status, error_body(error, request_id, resource), headers, xml=True)
+
+
+# -- small shared helpers of the operations ---------------------------------------------------
+
+
+def not_implemented(what: str) -> S3Error:
+    """501 NotImplemented (botocore does not retry it) for a call or option this store lacks."""
+    return S3Error(
+        "NotImplemented",
+        f"{what} is not implemented by modelreg's built-in S3 store; see docs/artifacts.md.",
+        501,
+    )
+
+
+def invalid(message: str, **fields: str) -> S3Error:
+    return S3Error("InvalidArgument", message, 400, **fields)
+
+
+def etag_matches(header: str, etag: str) -> bool:
+    """Whether an ``If-Match``-style header (a list of ETags, or ``*``) names ``etag``."""
+    return any(t.strip() in ("*", etag, etag.strip('"')) for t in header.split(","))
+
+
+def check_small_body(request: S3Request, body: bytes, *, include_checksums: bool = True) -> None:
+    """Check ``Content-MD5`` and ``x-amz-checksum-*`` of a body read whole (XML requests)."""
+    md5 = request.headers.get("content-md5")
+    if md5 is not None:
+        try:
+            raw = base64.b64decode(md5, validate=True)
+        except (binascii.Error, ValueError):
+            raise S3Error("InvalidDigest", "The Content-MD5 you specified was invalid.") from None
+        if not hmac.compare_digest(raw, hashlib.md5(body).digest()):
+            raise S3Error("BadDigest", "The Content-MD5 you specified did not match what we received.")
+    if not include_checksums:
+        return
+    for algorithm in checksums.ALGORITHMS:
+        value = request.headers.get(f"x-amz-checksum-{algorithm.lower()}")
+        if value is not None and value.strip() != checksums.checksum_of(algorithm, body):
+            raise S3Error(
+                "BadDigest", f"The {algorithm} you specified did not match the calculated checksum."
+            )

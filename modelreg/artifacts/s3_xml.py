@@ -105,7 +105,9 @@ def list_objects(
     if url:
         parts.append(el("EncodingType", "url"))
     parts.extend(_contents(info, url) for info in listing.objects)
-    parts.extend(f"<CommonPrefixes>{el('Prefix', _encode(p, url))}</CommonPrefixes>" for p in listing.prefixes)
+    parts.extend(
+        f"<CommonPrefixes>{el('Prefix', _encode(p, url))}</CommonPrefixes>" for p in listing.prefixes
+    )
     return document("ListBucketResult", "".join(parts))
 
 

@@ -11,7 +11,6 @@ from modelreg.aws import dispatch, spec
 SERVICES = {
     "sagemaker": "Amazon SageMaker",
     "events": "Amazon EventBridge",
-    "sagemaker-runtime": "Amazon SageMaker Runtime",
 }
 FAMILIES = (
     "ModelPackage",
@@ -66,6 +65,19 @@ def render() -> str:
         )
         if related:
             lines += ["Registry-related operations not implemented yet: " + ", ".join(related) + ".", ""]
+    runtime_ops = spec.service_model("sagemaker-runtime").operation_names
+    lines += [
+        "## Amazon SageMaker Runtime (`sagemaker-runtime`)",
+        "",
+        f"1 of {len(runtime_ops)} operations implemented.",
+        "",
+        "| operation | status |",
+        "|---|---|",
+        "| InvokeEndpoint | implemented (rest-json, `POST /endpoints/{EndpointName}/invocations`) |",
+        "",
+        "Not implemented: " + ", ".join(sorted(n for n in runtime_ops if n != "InvokeEndpoint")) + ".",
+        "",
+    ]
     return "\n".join(lines)
 
 

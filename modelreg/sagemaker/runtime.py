@@ -85,6 +85,14 @@ class RuntimeApi:
             return _error("ValidationError", 400, message, request_id)
         except WorkerUnavailable as exc:
             return _error("ServiceUnavailable", 503, f"{exc}; retry shortly.", request_id)
+        except TimeoutError:
+            message = (  # SageMaker's words
+                'Received server error (0) from primary with message "Your invocation timed out while '
+                'waiting for a response from container primary."'
+            )
+            return _error(
+                "ModelError", 424, message, request_id, OriginalStatusCode=0, OriginalMessage=message
+            )
         if result.status != 200:
             message = result.body.decode("utf-8", errors="replace")
             kind = "client" if 400 <= result.status < 500 else "server"

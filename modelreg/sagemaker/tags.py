@@ -1,6 +1,7 @@
 """AddTags / ListTags / DeleteTags on the registry's taggable resources.
 
-Taggable here: model package groups and unversioned model packages. A versioned model package
+Taggable here: model package groups, unversioned model packages, models, endpoint configs and
+endpoints. A versioned model package
 uses its group's tags, so tagging one is refused, as SageMaker refuses it.
 """
 
@@ -11,7 +12,7 @@ from typing import Any
 from modelreg import arns
 from modelreg.aws.dispatch import RequestContext, operation
 from modelreg.errors import ResourceLimitExceeded, ResourceNotFound, ValidationException
-from modelreg.sagemaker import pagination
+from modelreg.sagemaker import named, pagination
 from modelreg.sagemaker.common import tag_dict, tag_list
 from modelreg.store.base import Transaction
 
@@ -38,6 +39,11 @@ def _taggable_arn(tx: Transaction, arn_text: str) -> str:
                 "it uses the tags of its model package group."
             )
         return row.arn
+    if arn.resource_type in (named.MODEL, named.ENDPOINT_CONFIG, named.ENDPOINT):
+        resource = tx.get_resource(arn.region, arn.resource_type, arn.resource.lower())
+        if resource is None:
+            raise ResourceNotFound(f"Resource {arn_text} does not exist.")
+        return resource.arn
     raise ValidationException(f"modelreg does not support tags on {arn.resource_type} resources yet.")
 
 

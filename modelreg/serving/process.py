@@ -19,8 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 from modelreg.serving.base import (
     ContainerSpec,
     DeployError,
@@ -33,6 +31,7 @@ from modelreg.serving.base import (
 )
 from modelreg.serving.frameworks import framework_for_image
 from modelreg.serving.model_files import ModelFiles
+from modelreg.serving.worker_client import WorkerClient, WorkerConnectionError
 
 log = logging.getLogger("modelreg.serving")
 
@@ -55,7 +54,7 @@ class _Worker:
     environment: dict[str, str]
     socket: str
     proc: asyncio.subprocess.Process
-    client: httpx.AsyncClient
+    client: WorkerClient
     log_path: Path
     in_flight: int = 0
 
@@ -199,11 +198,7 @@ class ProcessBackend:
         if self._cpus:
             with contextlib.suppress(OSError):
                 os.sched_setaffinity(proc.pid, {self._cpus[number % len(self._cpus)]})
-        client = httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=socket),
-            base_url="http://worker",
-            timeout=httpx.Timeout(INVOCATION_TIMEOUT, connect=5.0),
-        )
+        client = WorkerClient(socket, INVOCATION_TIMEOUT)
         worker = _Worker(
             spec.name, key, framework, model_dir, sha, environment, socket, proc, client, log_path
         )
@@ -222,8 +217,8 @@ class ProcessBackend:
                     f"The model of variant {worker.variant} failed to load: {_last_line(worker.log_path)}"
                 )
             if os.path.exists(worker.socket):
-                with contextlib.suppress(httpx.TransportError):
-                    if (await worker.client.get("/ping", timeout=2.0)).status_code == 200:
+                with contextlib.suppress(WorkerConnectionError, TimeoutError):
+                    if (await worker.client.request("GET", "/ping", timeout=2.0)).status == 200:
                         return
             if time.monotonic() > deadline:
                 raise DeployError(
@@ -251,7 +246,7 @@ class ProcessBackend:
                 with contextlib.suppress(ProcessLookupError):
                     worker.proc.kill()
                 await worker.proc.wait()
-        await worker.client.aclose()
+        await worker.client.close()
         for path in (worker.socket, worker.log_path):
             with contextlib.suppress(OSError):
                 os.unlink(path)
@@ -324,14 +319,14 @@ class ProcessBackend:
             worker = variant.next_worker()
             worker.in_flight += 1
             try:
-                response = await worker.client.post("/invocations", content=invocation.body, headers=headers)
-            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError):
+                response = await worker.client.request("POST", "/invocations", invocation.body, headers)
+            except WorkerConnectionError:
                 continue
             finally:
                 worker.in_flight -= 1
             return InvocationResult(
-                status=response.status_code,
-                body=response.content,
+                status=response.status,
+                body=response.body,
                 content_type=response.headers.get("content-type", "application/octet-stream"),
                 variant=variant.spec.name,
                 custom_attributes=response.headers.get("x-amzn-sagemaker-custom-attributes"),

@@ -300,3 +300,19 @@ def test_the_aws_cli_deploys_and_invokes(server: Server, sm, unique, tmp_path: P
 def test_train_helper_gives_distinct_models(tmp_path: Path) -> None:
     a, b = train_xgboost(tmp_path / "a", seed=1), train_xgboost(tmp_path / "b", seed=2)
     assert not np.allclose(a.expected, b.expected)
+
+
+def test_models_configs_and_endpoints_carry_tags(sm, unique, xgb_v1: Trained) -> None:
+    arn = register(sm, unique, xgb_v1)
+    model_arn = sm.create_model(
+        ModelName=unique, Containers=[{"ModelPackageName": arn}], Tags=[{"Key": "team", "Value": "risk"}]
+    )["ModelArn"]
+    assert sm.list_tags(ResourceArn=model_arn)["Tags"] == [{"Key": "team", "Value": "risk"}]
+    deploy(sm, unique, arn)
+    endpoint_arn = sm.describe_endpoint(EndpointName=unique)["EndpointArn"]
+    sm.add_tags(ResourceArn=endpoint_arn, Tags=[{"Key": "stage", "Value": "prod"}])
+    assert sm.list_tags(ResourceArn=endpoint_arn)["Tags"] == [{"Key": "stage", "Value": "prod"}]
+    sm.delete_tags(ResourceArn=endpoint_arn, TagKeys=["stage"])
+    assert sm.list_tags(ResourceArn=endpoint_arn)["Tags"] == []
+    with pytest.raises(ClientError, match="does not exist"):
+        sm.list_tags(ResourceArn=endpoint_arn + "-gone")
