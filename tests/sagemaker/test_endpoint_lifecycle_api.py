@@ -260,7 +260,7 @@ def test_deleting_an_endpoint_stops_its_workers(server: Server, sm, runtime, uni
     _wait_until(lambda: not any(_alive(p) for p in pids), what="the workers to exit")
     with pytest.raises(ClientError, match="Could not find endpoint"):
         sm.describe_endpoint(EndpointName=unique)
-    with pytest.raises(ClientError, match="ValidationError|not found"):
+    with pytest.raises(ClientError, match="not found or not InService"):
         runtime.invoke_endpoint(EndpointName=unique, ContentType="text/csv", Body=xgb_v1.csv_rows(1))
     assert _history(server.url, unique)[-1]["action"] == "Delete"
     sm.delete_model_package(ModelPackageName=f"{unique}/1")  # no longer serving

@@ -31,7 +31,8 @@ model = sagemaker.ModelPackage(role="arn:aws:iam::123456789012:role/SageMakerRol
                                model_package_arn=latest_approved_arn, sagemaker_session=session,
                                predictor_cls=sagemaker.predictor.Predictor)
 try:
-    predictor = model.deploy(initial_instance_count=2, instance_type="ml.m5.xlarge", endpoint_name=endpoint_name)
+    predictor = model.deploy(initial_instance_count=2, instance_type="ml.m5.xlarge",
+                             endpoint_name=endpoint_name)
 except Exception as exc:
     print(json.dumps({"error": type(exc).__name__, "message": str(exc)}))
     sys.exit(0)

@@ -13,7 +13,8 @@ V2 = "arn:aws:sagemaker:us-east-1:123456789012:model-package/fraud/2"
 def _row(change: int, package: str | None, variant: str = "AllTraffic", at: int = 0) -> DeploymentRow:
     return DeploymentRow(
         region="us-east-1", endpoint_arn=ENDPOINT, endpoint_name="fraud", change=change, action="Update",
-        principal="alice", request_id=f"r{change}", requested_us=at or change * 100, body={"VariantName": variant},
+        principal="alice", request_id=f"r{change}", requested_us=at or change * 100,
+        body={"VariantName": variant},
         variant_name=variant, package_arn=package, weight=1.0, instance_count=1,
     )  # fmt: skip
 
