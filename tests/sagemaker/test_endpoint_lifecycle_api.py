@@ -296,3 +296,26 @@ def test_a_worker_that_dies_is_replaced(server: Server, sm, runtime, unique, xgb
         what="a replacement worker",
     )
     np.testing.assert_allclose(predictions(runtime, unique, xgb_v1), xgb_v1.expected[:3], rtol=1e-6)
+
+
+def test_endpoint_state_changes_are_events_rules_deliver(tmp_path: Path, xgb_v1: Trained) -> None:
+    from tests.events.receiver import Receiver
+    from tests.events.test_delivery_api import FAST, wire_rule
+
+    receiver = Receiver().start()
+    srv = Server(tmp_path, args=FAST).start()
+    try:
+        pattern = {"source": ["aws.sagemaker"], "detail-type": ["SageMaker Endpoint State Change"]}
+        wire_rule(srv.url, receiver.url, name="endpoint-watch", pattern=pattern)
+        sm = client(srv.url)
+        deploy(sm, "watched", register(sm, "g", xgb_v1))
+        wait_settled(sm, "watched")
+        got = receiver.wait_for(lambda r: len(r) >= 2)
+        details = [r.json["detail"] for r in got]
+        assert [d["EndpointStatus"] for d in details] == ["Creating", "InService"]
+        assert details[1]["EndpointName"] == "watched"
+        assert details[1]["ProductionVariants"][0]["CurrentInstanceCount"] == 1
+        assert got[0].json["resources"] == ["arn:aws:sagemaker:us-east-1:123456789012:endpoint/watched"]
+    finally:
+        srv.stop()
+        receiver.stop()
