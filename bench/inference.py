@@ -19,9 +19,10 @@ here on synthetic NumPy data), every way of getting a prediction answers the sam
 - ``modelreg worker (uds)``: the same lean client straight to the endpoint's worker processes on
   their Unix sockets, bypassing modelreg's front process: what the front adds is the difference.
 - ``mlflow http``: ``mlflow models serve`` (``--env-manager local``, as many uvicorn workers as
-  modelreg has instances) of the same booster, same lean client, in the request format that
-  turned out cheapest in a calibration at start (CSV with a header row, ``dataframe_split`` JSON
-  or ``inputs`` JSON; the output says which).
+  modelreg has instances, ``OMP_NUM_THREADS=1`` as modelreg's workers have) of the same booster
+  (``mlflow.xgboost.save_model``), same lean client, in the request format that turned out
+  cheapest in a calibration at start (CSV with a header row, ``dataframe_split`` JSON or
+  ``inputs`` JSON; the output says which).
 
 Each runs 1 client sequentially and 8 client processes at once (each with its own keep-alive
 connection; boto3 too). The systems take turns a round at a time, never loaded together, so a
@@ -70,7 +71,7 @@ from bench.inference_client import (
     InferencePool,
 )
 from bench.procs import ServerProcess, cpu_seconds, free_port
-from bench.registry import log, versions
+from bench.registry import _raise_on_sigterm, log, versions
 from bench.systems import MLFLOW_ENV, modelreg_server
 from bench.workloads import Measurement, Round, split, summarize
 
@@ -374,7 +375,8 @@ class Runner:
         server = self.system.server
         if server is None:
             return 0.0, 0.0
-        return server.cpu_seconds(), cpu_seconds([server.pid]) if self.system.front else 0.0
+        front = cpu_seconds([server.pid]) if self.system.front else 0.0
+        return server.cpu_seconds(), front
 
     def warm_up(self, per_client: int) -> None:
         """Untimed requests: build the clients (first time), (re)open their connections."""
@@ -435,8 +437,12 @@ def measure(
 
 # ---------------------------------------------------------------------------------------- report
 def find(results: list[Result], system: str, clients: int) -> Measurement | None:
-    found = (r.measurement for r in results if r.measurement.system == system)
-    return next((m for m in found if m.clients == clients), None)
+    return report.find([r.measurement for r in results], system, WORKLOAD, clients)
+
+
+def compare(results: list[Result], a: str, b: str, clients: int, name: str) -> float | None:
+    """``name`` of system ``a`` divided by the same of system ``b``."""
+    return report._compare([r.measurement for r in results], a, b, WORKLOAD, clients, name)
 
 
 def results_table(results: list[Result], inprocess: set[str]) -> str:
@@ -455,17 +461,21 @@ def results_table(results: list[Result], inprocess: set[str]) -> str:
 
 
 def ratio_table(results: list[Result], clients: list[int]) -> str:
-    """Per client count: modelreg's req/s over mlflow's, and its p50 over the in-process floor."""
+    """Per client count: modelreg's req/s over mlflow's, mlflow's server CPU per request over
+    modelreg's (what the servers would do with the cores to themselves, no clients beside them),
+    and modelreg's p50 over the in-process floor."""
     header = ["clients"]
     header += [f"{mine} / mlflow req/s" for mine in ("http", "boto3")]
+    header += ["mlflow / modelreg server CPU per req"]
     header += [f"{mine} p50 - in-process p50" for mine in ("http", "boto3", "worker (uds)")]
     rows = []
     for n in clients:
-        mlflow, floor = find(results, MLFLOW_HTTP, n), find(results, INPROCESS, n)
+        floor = find(results, INPROCESS, n)
         row = [str(n)]
         for mine in (MODELREG_HTTP, MODELREG_BOTO3):
-            m = find(results, mine, n)
-            row.append(report._times(report._ratio(m and m.ops_per_s, mlflow and mlflow.ops_per_s), 2))
+            row.append(report._times(compare(results, mine, MLFLOW_HTTP, n, "ops_per_s"), 2))
+        cpu = compare(results, MLFLOW_HTTP, MODELREG_HTTP, n, "server_cpu_ms_per_op")
+        row.append(report._times(cpu, 2))
         for mine in (MODELREG_HTTP, MODELREG_BOTO3, WORKER_UDS):
             m = find(results, mine, n)
             row.append("-" if m is None or floor is None else f"{m.p50_ms - floor.p50_ms:+.3f} ms")
@@ -497,10 +507,8 @@ def verdicts(results: list[Result], startups: list[float], clients: list[int]) -
                               "modelreg http p50 - in-process p50", report._num(added, 3) + " ms",
                               None if added is None else added < ADDED_LATENCY_MS))  # fmt: skip
     n = max(clients)
-    mlflow = find(results, MLFLOW_HTTP, n)
     for mine in (MODELREG_HTTP, MODELREG_BOTO3):
-        m = find(results, mine, n)
-        ratio = report._ratio(m.ops_per_s if m else None, mlflow.ops_per_s if mlflow else None)
+        ratio = compare(results, mine, MLFLOW_HTTP, n, "ops_per_s")
         out.append(report.Verdict(f"req/s >= {MLFLOW_FACTOR:g}x mlflow models serve ({n} clients)",
                                   f"{mine} / {MLFLOW_HTTP}", report._times(ratio, 2),
                                   None if ratio is None else ratio >= MLFLOW_FACTOR))  # fmt: skip
@@ -523,10 +531,6 @@ def machine() -> dict[str, Any]:
          if line.startswith("model name")), "unknown",
     )  # fmt: skip
     return {"cpus": os.cpu_count(), "cpu": model_name, "loadavg": Path("/proc/loadavg").read_text().strip()}
-
-
-def _raise_on_sigterm(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -270,10 +270,10 @@ def _range(header: str | None, size: int) -> tuple[int, int] | None:
         end = int(last) if last.strip() else size - 1
     except ValueError:
         return None
-    if start < 0 or end < start:
-        return None
     if start >= size:
         raise _unsatisfiable(header, size)
+    if end < start:
+        return None
     end = min(end, size - 1)
     return start, end - start + 1
 

@@ -1,0 +1,502 @@
+"""The built-in S3 store through boto3, the AWS CLI and raw HTTP, as users reach it with
+``AWS_ENDPOINT_URL`` pointing at modelreg."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+import httpx
+import pytest
+from botocore.exceptions import ClientError
+
+from modelreg.artifacts import open_artifacts
+from modelreg.artifacts.checksums import checksum_of
+from modelreg.config import Settings
+from tests.artifacts.s3_helpers import S3NS, as_over_https, random_file, s3_client, sha256_file
+from tests.server import Server
+
+MB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def s3(server: Server) -> Any:
+    return s3_client(server.url)
+
+
+@pytest.fixture
+def bucket(s3: Any, unique: str) -> str:
+    s3.create_bucket(Bucket=unique)
+    return unique
+
+
+def code(exc: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(exc.value.response["Error"]["Code"])
+
+
+def status(exc: pytest.ExceptionInfo[ClientError]) -> int:
+    return int(exc.value.response["ResponseMetadata"]["HTTPStatusCode"])
+
+
+def xml_error(response: httpx.Response) -> dict[str, str]:
+    root = ElementTree.fromstring(response.content)
+    assert root.tag == "Error"
+    return {child.tag: child.text or "" for child in root}
+
+
+# -- buckets ------------------------------------------------------------------------------------
+
+
+def test_bucket_lifecycle(s3: Any, unique: str) -> None:
+    s3.create_bucket(Bucket=unique)
+    s3.head_bucket(Bucket=unique)
+    assert unique in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    with pytest.raises(ClientError) as exc:
+        s3.create_bucket(Bucket=unique)
+    assert (code(exc), status(exc)) == ("BucketAlreadyOwnedByYou", 409)
+    s3.put_object(Bucket=unique, Key="k", Body=b"x")
+    with pytest.raises(ClientError) as exc:
+        s3.delete_bucket(Bucket=unique)
+    assert (code(exc), status(exc)) == ("BucketNotEmpty", 409)
+    s3.delete_object(Bucket=unique, Key="k")
+    s3.delete_bucket(Bucket=unique)
+    with pytest.raises(ClientError) as exc:
+        s3.head_bucket(Bucket=unique)
+    assert status(exc) == 404
+    with pytest.raises(ClientError) as exc:
+        s3.list_objects_v2(Bucket=unique)
+    assert (code(exc), status(exc)) == ("NoSuchBucket", 404)
+    assert unique not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+def test_bucket_with_location_constraint_and_location(s3: Any, unique: str) -> None:
+    s3.create_bucket(Bucket=unique, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    assert s3.get_bucket_location(Bucket=unique)["LocationConstraint"] is None  # us-east-1
+
+
+@pytest.mark.parametrize("name", ["ab", "UPPER", "under_score", "-dash", "a..b", "192.168.1.1", "x" * 64])
+def test_invalid_bucket_names(s3: Any, name: str) -> None:
+    with pytest.raises(ClientError) as exc:
+        s3.create_bucket(Bucket=name)
+    assert (code(exc), status(exc)) == ("InvalidBucketName", 400)
+
+
+# -- objects ------------------------------------------------------------------------------------
+
+
+def test_put_get_head_delete(s3: Any, bucket: str) -> None:
+    body = b"hello, registry"
+    put = s3.put_object(
+        Bucket=bucket,
+        Key="dir/hello.txt",
+        Body=body,
+        ContentType="text/plain",
+        Metadata={"owner": "alice"},
+        CacheControl="max-age=60",
+    )
+    assert put["ETag"] == f'"{hashlib.md5(body).hexdigest()}"'
+    assert put["ChecksumCRC32"] == checksum_of("CRC32", body)  # boto3 sent it; modelreg checked it
+    got = s3.get_object(Bucket=bucket, Key="dir/hello.txt")
+    assert got["Body"].read() == body
+    assert got["ContentType"] == "text/plain"
+    assert got["Metadata"] == {"owner": "alice"}
+    assert got["CacheControl"] == "max-age=60"
+    assert got["ETag"] == put["ETag"]
+    head = s3.head_object(Bucket=bucket, Key="dir/hello.txt")
+    assert head["ContentLength"] == len(body) and head["ETag"] == put["ETag"]
+    s3.delete_object(Bucket=bucket, Key="dir/hello.txt")
+    s3.delete_object(Bucket=bucket, Key="dir/hello.txt")  # deleting nothing succeeds, as in S3
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="dir/hello.txt")
+    assert (code(exc), status(exc)) == ("NoSuchKey", 404)
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="dir/hello.txt")
+    assert status(exc) == 404
+
+
+def test_errors_are_s3_xml(server: Server, bucket: str) -> None:
+    r = httpx.get(f"{server.url}/{bucket}/no/such/key.json")
+    assert r.status_code == 404 and r.headers["content-type"] == "application/xml"
+    error = xml_error(r)
+    assert error["Code"] == "NoSuchKey" and error["Key"] == "no/such/key.json"
+    assert error["Message"] == "The specified key does not exist."
+    assert error["RequestId"] == r.headers["x-amz-request-id"]
+    error = xml_error(httpx.get(f"{server.url}/no-such-bucket-anywhere/key"))
+    assert error["Code"] == "NoSuchBucket" and error["BucketName"] == "no-such-bucket-anywhere"
+
+
+def test_keys_are_any_utf8_and_stay_inside_the_bucket(s3: Any, bucket: str, server: Server) -> None:
+    keys = ["../../escape.txt", "/leading", "a//b", "sp ace+plus%25", "ünï/cødé/🚀", "x" * 1024, "..", "."]
+    for i, key in enumerate(keys):
+        s3.put_object(Bucket=bucket, Key=key, Body=str(i).encode())
+    for i, key in enumerate(keys):
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == str(i).encode()
+    listed = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert listed == sorted(keys, key=lambda k: k.encode())
+    assert not (server.data_dir / "escape.txt").exists()
+    assert not (server.data_dir.parent / "escape.txt").exists()
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="x" * 1025, Body=b"")
+    assert code(exc) == "KeyTooLongError"
+
+
+def test_range_reads(s3: Any, bucket: str) -> None:
+    body = bytes(range(256)) * 4
+    s3.put_object(Bucket=bucket, Key="r", Body=body)
+    got = s3.get_object(Bucket=bucket, Key="r", Range="bytes=10-19")
+    assert got["Body"].read() == body[10:20]
+    assert got["ContentRange"] == f"bytes 10-19/{len(body)}"
+    assert got["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert s3.get_object(Bucket=bucket, Key="r", Range="bytes=1000-")["Body"].read() == body[1000:]
+    assert s3.get_object(Bucket=bucket, Key="r", Range="bytes=-5")["Body"].read() == body[-5:]
+    assert s3.get_object(Bucket=bucket, Key="r", Range="bytes=1020-5000")["Body"].read() == body[1020:]
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="r", Range=f"bytes={len(body)}-")
+    assert (code(exc), status(exc)) == ("InvalidRange", 416)
+
+
+def test_conditional_reads(s3: Any, bucket: str) -> None:
+    etag = s3.put_object(Bucket=bucket, Key="c", Body=b"v1")["ETag"]
+    assert s3.get_object(Bucket=bucket, Key="c", IfMatch=etag)["Body"].read() == b"v1"
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="c", IfMatch='"0000"')
+    assert (code(exc), status(exc)) == ("PreconditionFailed", 412)
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="c", IfNoneMatch=etag)
+    assert status(exc) == 304
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="c", Body=b"v2", IfNoneMatch="*")
+    assert (code(exc), status(exc)) == ("PreconditionFailed", 412)
+    assert s3.get_object(Bucket=bucket, Key="c")["Body"].read() == b"v1"
+
+
+def test_list_objects_v2_with_delimiter_and_pagination(s3: Any, bucket: str) -> None:
+    keys = ["a.txt", "b/1", "b/2", "b/c/3", "c/1", "d.txt", "e/1", "e/2", "f.txt"]
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    pages = list(
+        s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Delimiter="/", PaginationConfig={"PageSize": 2}
+        )
+    )
+    assert len(pages) == 4
+    assert [o["Key"] for p in pages for o in p.get("Contents", [])] == ["a.txt", "d.txt", "f.txt"]
+    assert [c["Prefix"] for p in pages for c in p.get("CommonPrefixes", [])] == ["b/", "c/", "e/"]
+    assert all(p["KeyCount"] <= 2 for p in pages)
+    under_b = s3.list_objects_v2(Bucket=bucket, Prefix="b/", Delimiter="/")
+    assert [o["Key"] for o in under_b["Contents"]] == ["b/1", "b/2"]
+    assert [c["Prefix"] for c in under_b["CommonPrefixes"]] == ["b/c/"]
+    after = s3.list_objects_v2(Bucket=bucket, StartAfter="c/1")
+    assert [o["Key"] for o in after["Contents"]] == ["d.txt", "e/1", "e/2", "f.txt"]
+    flat = list(s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, PaginationConfig={"PageSize": 4}))
+    assert [o["Key"] for p in flat for o in p["Contents"]] == keys
+    assert [p["IsTruncated"] for p in flat] == [True, True, False]
+    v1 = list(s3.get_paginator("list_objects").paginate(Bucket=bucket, PaginationConfig={"PageSize": 3}))
+    assert [o["Key"] for p in v1 for o in p["Contents"]] == keys
+    assert s3.list_objects_v2(Bucket=bucket, MaxKeys=0)["KeyCount"] == 0
+    with pytest.raises(ClientError) as exc:
+        s3.list_objects_v2(Bucket=bucket, ContinuationToken="not-a-token")
+    assert (code(exc), status(exc)) == ("InvalidArgument", 400)
+
+
+def test_copy_object(s3: Any, bucket: str, unique: str) -> None:
+    s3.put_object(
+        Bucket=bucket, Key="src", Body=b"payload", ContentType="application/json", Metadata={"a": "1"}
+    )
+    other = unique + "-other"
+    s3.create_bucket(Bucket=other)
+    copied = s3.copy_object(Bucket=other, Key="dst", CopySource={"Bucket": bucket, "Key": "src"})
+    assert copied["CopyObjectResult"]["ETag"] == f'"{hashlib.md5(b"payload").hexdigest()}"'
+    got = s3.get_object(Bucket=other, Key="dst")
+    assert (got["Body"].read(), got["ContentType"], got["Metadata"]) == (
+        b"payload",
+        "application/json",
+        {"a": "1"},
+    )
+    s3.copy_object(
+        Bucket=bucket,
+        Key="src",
+        CopySource=f"{bucket}/src",
+        MetadataDirective="REPLACE",
+        ContentType="text/plain",
+        Metadata={"b": "2"},
+    )
+    head = s3.head_object(Bucket=bucket, Key="src")
+    assert (head["ContentType"], head["Metadata"]) == ("text/plain", {"b": "2"})
+    s3.delete_object(Bucket=bucket, Key="src")  # the copy does not share its fate
+    assert s3.get_object(Bucket=other, Key="dst")["Body"].read() == b"payload"
+    with pytest.raises(ClientError) as exc:
+        s3.copy_object(Bucket=other, Key="dst", CopySource={"Bucket": other, "Key": "dst"})
+    assert code(exc) == "InvalidRequest"
+    with pytest.raises(ClientError) as exc:
+        s3.copy_object(Bucket=other, Key="x", CopySource={"Bucket": bucket, "Key": "missing"})
+    assert code(exc) == "NoSuchKey"
+
+
+def test_delete_objects(s3: Any, bucket: str) -> None:
+    for key in ("a", "b", "c"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    result = s3.delete_objects(
+        Bucket=bucket, Delete={"Objects": [{"Key": "a"}, {"Key": "b"}, {"Key": "nope"}]}
+    )
+    assert sorted(d["Key"] for d in result["Deleted"]) == ["a", "b", "nope"]
+    quiet = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "c"}], "Quiet": True})
+    assert "Deleted" not in quiet and "Errors" not in quiet
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
+# -- checksums ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("algorithm", ["CRC32", "SHA1", "SHA256"])
+def test_checksums_boto3_sends_are_checked_stored_and_returned(s3: Any, bucket: str, algorithm: str) -> None:
+    body = os.urandom(3000)
+    s3.put_object(Bucket=bucket, Key="k", Body=body, ChecksumAlgorithm=algorithm)
+    got = s3.get_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")
+    assert got["Body"].read() == body  # botocore validated the returned checksum while reading
+    assert got[f"Checksum{algorithm}"] == checksum_of(algorithm, body)
+    assert got["ResponseMetadata"]["HTTPHeaders"]["x-amz-checksum-type"] == "FULL_OBJECT"
+
+
+def test_crc32c_and_crc64nvme_given_by_the_client(s3: Any, bucket: str) -> None:
+    body = b"model bytes" * 100
+    for algorithm in ("CRC32C", "CRC64NVME"):
+        value = checksum_of(algorithm, body)
+        s3.put_object(Bucket=bucket, Key=algorithm, Body=body, **{f"Checksum{algorithm}": value})
+        head = s3.head_object(Bucket=bucket, Key=algorithm, ChecksumMode="ENABLED")
+        assert head[f"Checksum{algorithm}"] == value
+    # the CRC-64/NVME check value
+    assert base64.b64decode(checksum_of("CRC64NVME", b"123456789")).hex() == "ae8b14860a799888"
+
+
+def test_a_wrong_checksum_is_bad_digest_and_stores_nothing(s3: Any, bucket: str) -> None:
+    for argument in (
+        {"ChecksumCRC32": checksum_of("CRC32", b"other")},
+        {"ContentMD5": "AAAAAAAAAAAAAAAAAAAAAA=="},
+    ):
+        with pytest.raises(ClientError) as exc:
+            s3.put_object(Bucket=bucket, Key="bad", Body=b"payload", **argument)
+        assert (code(exc), status(exc)) == ("BadDigest", 400)
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="bad")
+    assert status(exc) == 404
+
+
+def test_aws_chunked_uploads_with_a_trailing_checksum(server: Server, bucket: str, tmp_path: Path) -> None:
+    """What boto3 sends over HTTPS: aws-chunked bodies, the CRC32 in a trailer."""
+    s3 = as_over_https(s3_client(server.url))
+    seen: list[dict[str, str]] = []
+    s3.meta.events.register(
+        "before-send.s3.PutObject", lambda request, **_: seen.append(dict(request.headers))
+    )
+    body = os.urandom(3 * MB + 17)
+    s3.put_object(Bucket=bucket, Key="chunked", Body=body)
+    assert seen[0]["Content-Encoding"] == "aws-chunked"
+    assert seen[0]["X-Amz-Content-SHA256"] == "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+    got = s3.get_object(Bucket=bucket, Key="chunked", ChecksumMode="ENABLED")
+    assert got["Body"].read() == body and "ContentEncoding" not in got
+    path = tmp_path / "f"
+    digest = random_file(path, 12 * MB)
+    s3.upload_file(str(path), bucket, "multi")  # two parts, each aws-chunked
+    assert hashlib.sha256(s3.get_object(Bucket=bucket, Key="multi")["Body"].read()).hexdigest() == digest
+
+
+def test_a_wrong_trailing_checksum_is_bad_digest(server: Server, bucket: str) -> None:
+    body = b"0123456789" * 10
+    wrong = base64.b64encode(zlib.crc32(b"nope").to_bytes(4, "big")).decode()
+    chunked = b"%x\r\n%s\r\n0\r\nx-amz-checksum-crc32:%s\r\n\r\n" % (len(body), body, wrong.encode())
+    headers = {
+        "Content-Encoding": "aws-chunked",
+        "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        "x-amz-trailer": "x-amz-checksum-crc32",
+        "x-amz-decoded-content-length": str(len(body)),
+    }
+    r = httpx.put(f"{server.url}/{bucket}/trailer", content=chunked, headers=headers)
+    assert r.status_code == 400 and xml_error(r)["Code"] == "BadDigest"
+    good = base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
+    r = httpx.put(
+        f"{server.url}/{bucket}/trailer",
+        content=chunked.replace(wrong.encode(), good.encode()),
+        headers=headers,
+    )
+    assert r.status_code == 200
+    assert httpx.get(f"{server.url}/{bucket}/trailer").content == body
+    r = httpx.put(f"{server.url}/{bucket}/trailer", content=b"zz\r\nshort", headers=headers)
+    assert r.status_code == 400 and xml_error(r)["Code"] == "IncompleteBody"
+
+
+# -- multipart ----------------------------------------------------------------------------------
+
+
+def test_200_mb_upload_and_download_round_trip(s3: Any, bucket: str, tmp_path: Path) -> None:
+    source, target = tmp_path / "model.tar.gz", tmp_path / "downloaded"
+    digest = random_file(source, 200 * MB)
+    s3.upload_file(str(source), bucket, "models/v1/model.tar.gz")
+    head = s3.head_object(Bucket=bucket, Key="models/v1/model.tar.gz", ChecksumMode="ENABLED")
+    assert head["ContentLength"] == 200 * MB
+    assert head["ETag"].endswith('-25"')  # 25 parts of 8 MB
+    assert head["ChecksumCRC32"].endswith("-25")  # composite, as S3
+    s3.download_file(bucket, "models/v1/model.tar.gz", str(target))
+    assert sha256_file(target) == digest
+    target.unlink()
+    source.unlink()
+
+
+def test_multipart_calls_and_errors(s3: Any, bucket: str) -> None:
+    part1, part2 = os.urandom(5 * MB), os.urandom(1000)
+    upload = s3.create_multipart_upload(
+        Bucket=bucket, Key="mp", ContentType="application/x-tar", ChecksumAlgorithm="SHA256"
+    )
+    uid = upload["UploadId"]
+    e1 = s3.upload_part(
+        Bucket=bucket, Key="mp", UploadId=uid, PartNumber=1, Body=part1, ChecksumAlgorithm="SHA256"
+    )
+    e2 = s3.upload_part(
+        Bucket=bucket, Key="mp", UploadId=uid, PartNumber=2, Body=part2, ChecksumAlgorithm="SHA256"
+    )
+    listed = s3.list_parts(Bucket=bucket, Key="mp", UploadId=uid)
+    assert [(p["PartNumber"], p["Size"]) for p in listed["Parts"]] == [(1, 5 * MB), (2, 1000)]
+    parts = [
+        {"PartNumber": 1, "ETag": e1["ETag"], "ChecksumSHA256": e1["ChecksumSHA256"]},
+        {"PartNumber": 2, "ETag": e2["ETag"], "ChecksumSHA256": e2["ChecksumSHA256"]},
+    ]
+    for bad, expected in (
+        ([parts[1], parts[0]], "InvalidPartOrder"),
+        ([{**parts[0], "ETag": '"00000000000000000000000000000000"'}, parts[1]], "InvalidPart"),
+        ([parts[0], {"PartNumber": 3, "ETag": e2["ETag"]}], "InvalidPart"),
+    ):
+        with pytest.raises(ClientError) as exc:
+            s3.complete_multipart_upload(
+                Bucket=bucket, Key="mp", UploadId=uid, MultipartUpload={"Parts": bad}
+            )
+        assert code(exc) == expected
+    done = s3.complete_multipart_upload(
+        Bucket=bucket, Key="mp", UploadId=uid, MultipartUpload={"Parts": parts}
+    )
+    md5s = hashlib.md5(hashlib.md5(part1).digest() + hashlib.md5(part2).digest()).hexdigest()
+    assert done["ETag"] == f'"{md5s}-2"'
+    got = s3.get_object(Bucket=bucket, Key="mp", ChecksumMode="ENABLED")
+    assert got["Body"].read() == part1 + part2 and got["ContentType"] == "application/x-tar"
+    assert s3.get_object(Bucket=bucket, Key="mp", Range=f"bytes={5 * MB - 2}-{5 * MB + 1}")[
+        "Body"
+    ].read() == (part1[-2:] + part2[:2])
+    with pytest.raises(ClientError) as exc:
+        s3.upload_part(Bucket=bucket, Key="mp", UploadId=uid, PartNumber=3, Body=b"late")
+    assert (code(exc), status(exc)) == ("NoSuchUpload", 404)
+    # a too-small first part; then abort
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="small")["UploadId"]
+    small = [
+        {
+            "PartNumber": n,
+            "ETag": s3.upload_part(Bucket=bucket, Key="small", UploadId=uid, PartNumber=n, Body=b"x")["ETag"],
+        }
+        for n in (1, 2)
+    ]
+    with pytest.raises(ClientError) as exc:
+        s3.complete_multipart_upload(
+            Bucket=bucket, Key="small", UploadId=uid, MultipartUpload={"Parts": small}
+        )
+    assert code(exc) == "EntityTooSmall"
+    s3.abort_multipart_upload(Bucket=bucket, Key="small", UploadId=uid)
+    with pytest.raises(ClientError) as exc:
+        s3.abort_multipart_upload(Bucket=bucket, Key="small", UploadId=uid)
+    assert code(exc) == "NoSuchUpload"
+    with pytest.raises(ClientError) as exc:
+        s3.upload_part(Bucket=bucket, Key="mp", UploadId="x" * 64, PartNumber=0, Body=b"x")
+    assert status(exc) == 400
+
+
+def test_full_object_crc32_multipart(s3: Any, bucket: str) -> None:
+    parts = [os.urandom(5 * MB), os.urandom(123)]
+    uid = s3.create_multipart_upload(
+        Bucket=bucket, Key="full", ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT"
+    )["UploadId"]
+    listed = [
+        {
+            "PartNumber": n,
+            "ETag": s3.upload_part(Bucket=bucket, Key="full", UploadId=uid, PartNumber=n, Body=p)["ETag"],
+        }
+        for n, p in enumerate(parts, 1)
+    ]
+    whole = b"".join(parts)
+    s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key="full",
+        UploadId=uid,
+        MultipartUpload={"Parts": listed},
+        ChecksumCRC32=checksum_of("CRC32", whole),
+    )
+    got = s3.get_object(Bucket=bucket, Key="full", ChecksumMode="ENABLED")
+    assert got["ChecksumCRC32"] == checksum_of("CRC32", whole)  # combined from the parts' CRCs
+    assert got["Body"].read() == whole  # and botocore validated it
+
+
+# -- tools, routing, and what other parts of the server see ---------------------------------------
+
+
+def test_aws_cli_cp_and_ls(server: Server, bucket: str, tmp_path: Path) -> None:
+    source = tmp_path / "metrics.json"
+    source.write_text(json.dumps({"auc": 0.93}))
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "cli",
+        "AWS_SECRET_ACCESS_KEY": "cli",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    aws = [str(Path(sys.executable).parent / "aws"), "--endpoint-url", server.url, "s3"]
+
+    def run(*args: str) -> str:
+        done = subprocess.run([*aws, *args], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    run("cp", str(source), f"s3://{bucket}/eval/metrics.json")
+    assert "metrics.json" in run("ls", f"s3://{bucket}/eval/")
+    assert "PRE eval/" in run("ls", f"s3://{bucket}")
+    assert json.loads(run("cp", f"s3://{bucket}/eval/metrics.json", "-")) == {"auc": 0.93}
+    # the server reads it straight from its files (no S3 endpoint configured)
+    artifacts = open_artifacts(Settings(data_dir=server.data_dir))
+    assert json.loads(artifacts.read(f"s3://{bucket}/eval/metrics.json")) == {"auc": 0.93}
+    assert (
+        artifacts.sha256(f"s3://{bucket}/eval/metrics.json")
+        == hashlib.sha256(source.read_bytes()).hexdigest()
+    )
+
+
+def test_routing_keeps_modelreg_paths_and_answers_unsigned_s3(server: Server, bucket: str) -> None:
+    assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
+    r = httpx.get(f"{server.url}/")  # unsigned GET / is ListBuckets
+    names = [n.text for n in ElementTree.fromstring(r.content).iter(f"{S3NS}Name")]
+    assert bucket in names
+    assert httpx.get(f"{server.url}/api/no-such-thing").headers.get("x-amz-request-id") is None
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "expected"),
+    [
+        ("GET", "/{b}/%FF%FE", 400),  # not UTF-8
+        ("GET", "/{b}?list-type=2&max-keys=many", 400),
+        ("GET", "/{b}?list-type=2&encoding-type=base64", 400),
+        ("GET", "/{b}?acl", 501),
+        ("PUT", "/{b}/k?tagging", 501),
+        ("POST", "/{b}?delete", 400),  # no body: MalformedXML
+        ("PUT", "/{b}/k?partNumber=0&uploadId=abc", 400),
+        ("PUT", "/{b}/k?partNumber=1&uploadId=abc", 404),
+        ("GET", "/{b}/k?versionId=3", 400),
+        ("DELETE", "/", 405),
+    ],
+)
+def test_bad_input_is_never_a_5xx_that_botocore_retries(
+    server: Server, bucket: str, method: str, path: str, expected: int
+) -> None:
+    r = httpx.request(method, server.url + path.format(b=bucket))
+    assert r.status_code == expected, r.text
+    assert xml_error(r)["Code"]
