@@ -33,7 +33,6 @@ class _Reader:
     headers: dict[str, str] = field(default_factory=dict)
     chunks: list[bytes] = field(default_factory=list)
     done: bool = False
-    keep_alive: bool = True
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
@@ -100,10 +99,10 @@ class WorkerClient:
             if not data:
                 raise EOFError("the worker closed the connection")
             parser.feed_data(data)
-        status = parser.get_status_code()
-        return WorkerResponse(
-            status, collected.headers, b"".join(collected.chunks)
-        ), parser.should_keep_alive()
+        # httptools resets its keep-alive flag once the message is complete: read the header instead
+        keep_alive = collected.headers.get("connection", "").lower() != "close"
+        response = WorkerResponse(parser.get_status_code(), collected.headers, b"".join(collected.chunks))
+        return response, keep_alive
 
     async def close(self) -> None:
         while self._idle:
