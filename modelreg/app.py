@@ -152,7 +152,7 @@ class FrontDoor:
         self,
         app: Starlette,
         aws_entry: Callable[[Request], Awaitable[Response]],
-        runtime_entry: Callable[[Request], Awaitable[Response]],
+        runtime_entry: ASGIApp,
         s3: ASGIApp | None = None,
     ) -> None:
         self.app = app
@@ -172,7 +172,6 @@ class FrontDoor:
                 await self._s3(scope, receive, send)
                 return
             if post and is_invocation(path):
-                response = await self._runtime_entry(Request(scope, receive))
-                await response(scope, receive, send)
+                await self._runtime_entry(scope, receive, send)
                 return
         await self.app(scope, receive, send)
