@@ -208,3 +208,52 @@ artifact_digests = sa.Table(
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("recorded_us", sa.BigInteger, nullable=False),
 )
+
+# --------------------------------------------------------------------------- metrics and lineage
+
+#: Each ModelMetrics URI of a version, read after the version commits: ``status`` pending | read |
+#: failed, with the file's SHA-256 or the reason it could not be read or parsed.
+metric_sources = sa.Table(
+    "metric_sources",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("package_arn", sa.String(256), nullable=False),
+    sa.Column("group_id", sa.Integer, nullable=True),
+    sa.Column("version", sa.Integer, nullable=True),
+    sa.Column("member", sa.String(128), nullable=False),  # e.g. ModelQuality.Statistics
+    sa.Column("uri", sa.String(1024), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("updated_us", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("package_arn", "member"),
+    sa.Index(None, "status", "id"),
+)
+
+#: A version's metrics as numbers (from ``metric_sources``), for search, sorting, compare and trends.
+package_metrics = sa.Table(
+    "package_metrics",
+    metadata,
+    sa.Column("package_arn", sa.String(256), primary_key=True),
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("group_id", sa.Integer, nullable=True),
+    sa.Column("version", sa.Integer, nullable=True),
+    sa.Column("source_uri", sa.String(1024), nullable=False),
+    sa.Index(None, "group_id", "name", "version"),
+)
+
+#: SageMaker lineage associations between artifacts, actions, contexts, model packages, endpoints...
+lineage_associations = sa.Table(
+    "lineage_associations",
+    metadata,
+    sa.Column("source_arn", sa.String(256), primary_key=True),
+    sa.Column("destination_arn", sa.String(256), primary_key=True),
+    sa.Column("association_type", sa.String(32), nullable=True),
+    sa.Column("source_type", sa.String(64), nullable=True),
+    sa.Column("destination_type", sa.String(64), nullable=True),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Index(None, "destination_arn"),
+)
