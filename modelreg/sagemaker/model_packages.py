@@ -334,17 +334,22 @@ def apply_update(row: PackageRow, params: dict[str, Any]) -> dict[str, Any]:
 @operation("sagemaker", "DeleteModelPackage")
 def delete_model_package(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.write() as tx:
-        row = get_package(tx, ctx, params["ModelPackageName"], for_update=True)
-        assert row.id is not None
-        serving = tx.package_serving_endpoints(row.arn)
-        if serving:
-            raise ConflictException(
-                f"ModelPackage {row.arn} serves the endpoint(s) {', '.join(serving)}: update or delete "
-                "those endpoints first."
-            )
-        tx.delete_tags(row.arn, [k for k, _ in tx.list_tags(row.arn)])
-        tx.delete_package(row.id)
-        now = ctx.now_us()
-        history.record_deletion(tx, ctx, row.arn, row.body, now)
-        outbox.model_package_changed(tx, ctx, row.arn, row.body, None, now)
+        remove_package(tx, ctx, get_package(tx, ctx, params["ModelPackageName"], for_update=True))
     return {}
+
+
+def remove_package(tx: Transaction, ctx: RequestContext, row: PackageRow) -> None:
+    """Delete a package with its tags, appending the deletion to its history and its event to the
+    outbox; a version that serves an endpoint is a ConflictException."""
+    assert row.id is not None
+    serving = tx.package_serving_endpoints(row.arn)
+    if serving:
+        raise ConflictException(
+            f"ModelPackage {row.arn} serves the endpoint(s) {', '.join(serving)}: update or delete "
+            "those endpoints first."
+        )
+    tx.delete_tags(row.arn, [k for k, _ in tx.list_tags(row.arn)])
+    tx.delete_package(row.id)
+    now = ctx.now_us()
+    history.record_deletion(tx, ctx, row.arn, row.body, now)
+    outbox.model_package_changed(tx, ctx, row.arn, row.body, None, now)
