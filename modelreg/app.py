@@ -26,6 +26,7 @@ from modelreg.api import deliveries as api_deliveries
 from modelreg.api import endpoints as api_endpoints
 from modelreg.api import model_packages as api_model_packages
 from modelreg.api import promotion as api_promotion
+from modelreg.api import retention as api_retention
 from modelreg.api.guard import SignedApiGuard
 from modelreg.artifacts import open_artifacts
 from modelreg.artifacts.s3_api import is_s3_request, make_s3_app
@@ -98,7 +99,8 @@ def build_app(settings: Settings, store: Store | None = None) -> FrontDoor:
         worker = DeliveryWorker(store, settings, sender)
         store.on_commit(worker.wake)
 
-    backend = ProcessBackend(ModelFiles(settings.data_dir / "serving", open_artifacts(settings)))
+    artifacts = open_artifacts(settings)
+    backend = ProcessBackend(ModelFiles(settings.data_dir / "serving", artifacts))
     runtime = RuntimeApi(settings, authenticator, backend)
     reconciler = Reconciler(store, settings, backend) if settings.serving else None
     if reconciler is not None:
@@ -127,7 +129,8 @@ def build_app(settings: Settings, store: Store | None = None) -> FrontDoor:
                 routes=api_model_packages.routes
                 + api_deliveries.routes
                 + api_promotion.routes
-                + api_endpoints.routes,
+                + api_endpoints.routes
+                + api_retention.routes,
                 middleware=[Middleware(SignedApiGuard, authenticator=authenticator)]
                 if settings.auth == "sigv4"
                 else [],
@@ -138,6 +141,7 @@ def build_app(settings: Settings, store: Store | None = None) -> FrontDoor:
     app.state.settings = settings
     app.state.store = store
     app.state.backend = backend
+    app.state.artifacts = artifacts
     app.state.authenticator = authenticator
     app.state.signals = signals
     return FrontDoor(app, root, runtime, make_s3_app(settings, authenticator))

@@ -443,5 +443,97 @@ def rollback(endpoint: str, region: str | None, to_change: int | None, endpoint_
     )
 
 
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _seconds(text: str) -> float:
+    """``30d``, ``12h``, ``90m``, ``3600s`` or plain seconds, as seconds."""
+    unit = text[-1:].lower()
+    number = text[:-1] if unit in _DURATION_UNITS else text
+    try:
+        value = float(number)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a duration such as 30d, 12h, 90m or 3600s") from None
+    return value * _DURATION_UNITS.get(unit, 1)
+
+
+@main.command()
+@_endpoint_option
+@_region_option
+@click.option("--keep-last", type=click.IntRange(min=0), help="Keep the newest N versions; older ones go.")
+@click.option(
+    "--rejected-older-than", "rejected_older_than", help="Delete Rejected versions older than this (30d)."
+)
+@click.option("--dry-run", is_flag=True, help="Show what would go, delete nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@click.argument("group")
+def gc(
+    endpoint: str,
+    region: str | None,
+    keep_last: int | None,
+    rejected_older_than: str | None,
+    dry_run: bool,
+    as_json: bool,
+    group: str,
+) -> None:
+    """Delete old and rejected versions of GROUP and the artifacts nothing else references.
+
+    Never deletes the latest Approved version, a version serving an endpoint, or a rollback target
+    still in an endpoint's history; every deletion stays in the history and emits its event."""
+    import urllib.parse
+
+    import httpx
+    from rich.console import Console
+    from rich.table import Table
+
+    from modelreg.api.client import api_request
+
+    if keep_last is None and rejected_older_than is None:
+        raise click.UsageError("give --keep-last N and/or --rejected-older-than DURATION")
+    options: dict[str, Any] = {"dryRun": dry_run}
+    if keep_last is not None:
+        options["keepLast"] = keep_last
+    if rejected_older_than is not None:
+        options["rejectedOlderThanSeconds"] = _seconds(rejected_older_than)
+    url = f"{endpoint.rstrip('/')}/api/model-package-groups/{urllib.parse.quote(group, safe='')}/gc"
+    if region:
+        url += "?" + urllib.parse.urlencode({"region": region})
+    try:
+        response = api_request("POST", url, json.dumps(options).encode(), timeout=600)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"cannot reach modelreg at {endpoint}: {exc}") from None
+    result = response.json()
+    if response.status_code != 200:
+        raise click.ClickException(result.get("message") if isinstance(result, dict) else response.text)
+    assert isinstance(result, dict)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    console = Console()
+    gone = result.get("wouldDelete" if dry_run else "deleted", [])
+    table = Table(
+        "version", "status", "why", title=("Would delete" if dry_run else "Deleted") + f" ({len(gone)})"
+    )
+    for v in gone:
+        table.add_row(str(v["version"]), v["approvalStatus"] or "", "; ".join(v["reasons"]))
+    console.print(table)
+    if result["protected"]:
+        kept = Table(
+            "version", "status", "kept because", title=f"Kept by a guardrail ({len(result['protected'])})"
+        )
+        for v in result["protected"]:
+            kept.add_row(str(v["version"]), v["approvalStatus"] or "", v["protectedBy"])
+        console.print(kept)
+    files = Table(
+        "artifact", "bytes", "state", title=f"Artifacts no other version uses ({len(result['artifacts'])})"
+    )
+    for a in result["artifacts"]:
+        state = "would delete" if dry_run else "deleted" if a["deleted"] else f"kept: {a.get('error', '')}"
+        files.add_row(a["uri"], str(a["bytes"] if a["bytes"] is not None else "?"), state)
+    console.print(files)
+    reclaimed = result.get("bytesToReclaim" if dry_run else "bytesReclaimed", 0)
+    console.print(f"{'Would reclaim' if dry_run else 'Reclaimed'} {reclaimed} bytes")
+
+
 if __name__ == "__main__":
     main()

@@ -80,6 +80,12 @@ class ArtifactRouter:
     def fetch_to_file(self, uri: str, dest: Path) -> str:
         return self._store_for(uri).fetch_to_file(uri, dest)
 
+    def size(self, uri: str) -> int:
+        return self._store_for(uri).size(uri)
+
+    def delete(self, uri: str) -> None:
+        self._store_for(uri).delete(uri)
+
 
 def open_artifacts(settings: Settings) -> ArtifactStore:
     """The artifact store of a server with ``settings``: ``s3://`` URIs are read through

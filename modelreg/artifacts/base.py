@@ -52,6 +52,15 @@ class ArtifactStore(Protocol):
         any total size, and return its lowercase hex SHA-256. Raises as ``read`` does."""
         ...
 
+    def size(self, uri: str) -> int:
+        """The size in bytes of the content at ``uri``. Raises as ``read`` does."""
+        ...
+
+    def delete(self, uri: str) -> None:
+        """Remove the content at ``uri`` (cleanup of versions no one needs). Raises
+        ``ArtifactNotFound`` when nothing is there, ``ArtifactUnreadable`` when it may not be removed."""
+        ...
+
 
 def copy_hashing(chunks: Iterable[bytes], dest: Path) -> str:
     """Write ``chunks`` to ``dest`` and return the SHA-256 of what was written."""

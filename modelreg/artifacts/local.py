@@ -104,3 +104,18 @@ class LocalArtifactStore:
                 return copy_hashing(iter(lambda: f.read(CHUNK), b""), dest)
         except OSError as exc:
             raise ArtifactUnreadable(f"{uri} cannot be read: {exc.strerror or exc}.") from None
+
+    def size(self, uri: str) -> int:
+        fd, size = self._open(uri)
+        os.close(fd)
+        return size
+
+    def delete(self, uri: str) -> None:
+        fd, _ = self._open(uri)  # a regular file, or the reason it is not
+        os.close(fd)
+        try:
+            local_path(uri).unlink()
+        except FileNotFoundError:
+            raise ArtifactNotFound(f"{uri} does not exist.") from None
+        except OSError as exc:
+            raise ArtifactUnreadable(f"{uri} cannot be deleted: {exc.strerror or exc}.") from None

@@ -140,3 +140,18 @@ class S3ArtifactStore:
             ) from None
         finally:
             body.close()
+
+    def size(self, uri: str) -> int:
+        body, length = self._get(uri)
+        body.close()
+        return length
+
+    def delete(self, uri: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        self.size(uri)  # S3 deletes a missing key silently: say it is not there
+        bucket, key = split_s3_uri(uri)
+        try:
+            self._s3().delete_object(Bucket=bucket, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            raise ArtifactUnreadable(f"{uri} cannot be deleted from {self._where()}: {exc}") from None

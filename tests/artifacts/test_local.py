@@ -107,3 +107,18 @@ def test_the_router_sends_each_scheme_to_its_store(tmp_path: Path) -> None:
         artifacts.read("https://example.com/m.json")
     with pytest.raises(ArtifactUnreadable, match="relative path"):
         artifacts.read("m.json")
+
+
+def test_fetch_size_and_delete(store: LocalArtifactStore, tmp_path: Path) -> None:
+    source = tmp_path / "model.tar.gz"
+    source.write_bytes(b"m" * 3_000_000)
+    copy = tmp_path / "copy"
+    assert store.fetch_to_file(source.as_uri(), copy) == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert copy.read_bytes() == source.read_bytes()
+    assert store.size(str(source)) == 3_000_000
+    store.delete(source.as_uri())
+    assert not source.exists()
+    with pytest.raises(ArtifactNotFound):
+        store.delete(source.as_uri())
+    with pytest.raises(ArtifactUnreadable, match="folder"):
+        store.delete(tmp_path.as_uri())

@@ -74,3 +74,19 @@ def test_no_credentials_is_a_clear_error(
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(ArtifactUnreadable, match="no AWS credentials"):
         S3ArtifactStore(endpoint_url=moto_s3.url).read("s3://b/k.json")
+
+
+def test_fetch_size_and_delete(moto_s3: MotoServer, bucket: str, credentials: None, tmp_path) -> None:
+    s3 = moto_s3.s3()
+    s3.put_object(Bucket=bucket, Key="m/model.tar.gz", Body=b"z" * 70_000)
+    store = S3ArtifactStore(endpoint_url=moto_s3.url)
+    uri = f"s3://{bucket}/m/model.tar.gz"
+    dest = tmp_path / "model.tar.gz"
+    assert store.fetch_to_file(uri, dest) == hashlib.sha256(b"z" * 70_000).hexdigest()
+    assert dest.read_bytes() == b"z" * 70_000
+    assert store.size(uri) == 70_000
+    store.delete(uri)
+    with pytest.raises(ArtifactNotFound):
+        store.size(uri)
+    with pytest.raises(ArtifactNotFound):
+        store.delete(uri)
