@@ -535,5 +535,66 @@ def gc(
     console.print(f"{'Would reclaim' if dry_run else 'Reclaimed'} {reclaimed} bytes")
 
 
+@main.command("register")
+@_endpoint_option
+@click.option("--region", default=None, help="Region of the group. Default: your AWS configuration's.")
+@click.option(
+    "--model", "model", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="./model.joblib, ./xgboost-model (or .ubj/.json) or a ready ./model.tar.gz.",
+)  # fmt: skip
+@click.option("--framework", type=click.Choice(["xgboost", "sklearn"]), help="Default: from the file name.")
+@click.option("--metrics", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="metrics.json")
+@click.option("--meta", multiple=True, metavar="KEY=VALUE", help="Customer metadata (repeatable).")
+@click.option(
+    "--dataset", "datasets", multiple=True, metavar="URI", help="A dataset it was trained on (repeatable)."
+)
+@click.option("--description", help="ModelPackageDescription.")
+@click.option("--approve", is_flag=True, help="Register it Approved (default: PendingManualApproval).")
+@click.option("--bucket", default="modelreg-artifacts", show_default=True, help="Bucket to upload to.")
+@click.argument("group")
+def register_command(
+    endpoint: str,
+    region: str | None,
+    model: Path,
+    framework: str | None,
+    metrics: Path | None,
+    meta: tuple[str, ...],
+    datasets: tuple[str, ...],
+    description: str | None,
+    approve: bool,
+    bucket: str,
+    group: str,
+) -> None:
+    """Pack MODEL as model.tar.gz, upload it with its metrics, and register it in GROUP."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    from modelreg.registering import RegisterError, register
+
+    properties = {}
+    for pair in meta:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--meta")
+        properties[key] = value
+    columns = ("{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task("uploading", total=None)
+        try:
+            done = register(
+                group, model, framework=framework, metrics=metrics, meta=properties, datasets=datasets,
+                approve=approve, description=description, bucket=bucket, endpoint_url=endpoint, region=region,
+                progress=lambda n: bar.advance(task, n),
+            )  # fmt: skip
+        except RegisterError as exc:
+            raise click.ClickException(str(exc)) from None
+        except (ClientError, BotoCoreError) as exc:
+            raise click.ClickException(f"modelreg at {endpoint} refused the registration: {exc}") from None
+    click.echo(f"registered {done.model_package_arn}")
+    click.echo(f"  model data  {done.model_data_url}  (sha256 {done.sha256})")
+    if done.metrics_url:
+        click.echo(f"  metrics     {done.metrics_url}")
+
+
 if __name__ == "__main__":
     main()

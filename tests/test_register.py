@@ -1,0 +1,118 @@
+"""`modelreg register` and `modelreg.register(...)`: pack, upload to the built-in S3, register with
+lineage, then deploy what was registered and get the model's own predictions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import modelreg
+from modelreg.registering import RegisterError
+from tests.conftest import client
+from tests.sagemaker.trained_models import Trained, deploy, predictions, wait_settled
+from tests.server import Server
+
+KEYS = {
+    "AWS_ACCESS_KEY_ID": "AKIDDATASCIENTIST",
+    "AWS_SECRET_ACCESS_KEY": "x",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in KEYS.items():
+        monkeypatch.setenv(name, value)
+
+
+def _git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=cwd, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+def test_register_an_xgboost_model_from_a_git_checkout_then_deploy_it(
+    server: Server, unique: str, tmp_path: Path, aws_env: None
+) -> None:
+    import xgboost as xgb
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300, 10))
+    booster = xgb.train({"objective": "binary:logistic", "nthread": 1}, xgb.DMatrix(x, label=x[:, 0] > 0), 20)
+    workdir = tmp_path / "project"
+    workdir.mkdir()
+    _git(workdir, "init", "-q")
+    (workdir / "train.py").write_text("print('train')\n")
+    _git(workdir, "add", ".")
+    _git(workdir, "commit", "-q", "-m", "train")
+    booster.save_model(str(workdir / "model.ubj"))
+    (workdir / "metrics.json").write_text(
+        json.dumps({"binary_classification_metrics": {"auc": {"value": 0.93}}})
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-m", "modelreg.cli", "register", unique, "--model", "model.ubj",
+         "--framework", "xgboost", "--metrics", "metrics.json", "--meta", "team=risk",
+         "--dataset", "s3://data/train.csv", "--approve", "--endpoint", server.url],
+        cwd=workdir, capture_output=True, text=True, timeout=120, check=False, env={**os.environ, **KEYS},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"registered arn:aws:sagemaker:us-east-1:123456789012:model-package/{unique}/1" in done.stdout
+
+    sm, s3 = client(server.url), client(server.url, "s3")
+    described = sm.describe_model_package(ModelPackageName=f"{unique}/1")
+    assert described["ModelApprovalStatus"] == "Approved"
+    [container] = described["InferenceSpecification"]["Containers"]
+    assert "sagemaker-xgboost" in container["Image"]
+    bucket, key = container["ModelDataUrl"].removeprefix("s3://").split("/", 1)
+    archive = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    metadata = described["CustomerMetadataProperties"]
+    assert metadata["modelreg:model_sha256"] == hashlib.sha256(archive).hexdigest()
+    assert metadata["team"] == "risk" and metadata["modelreg:dataset:1"] == "s3://data/train.csv"
+    assert metadata["modelreg:git_commit"] == _git(workdir, "rev-parse", "HEAD")
+    assert metadata["modelreg:git_dirty"] == "true"  # model.ubj and metrics.json are not committed
+    assert "register" in metadata["modelreg:command"]
+    assert described["MetadataProperties"]["CommitId"] == metadata["modelreg:git_commit"]
+    statistics = described["ModelMetrics"]["ModelQuality"]["Statistics"]
+    metrics_bucket, metrics_key = statistics["S3Uri"].removeprefix("s3://").split("/", 1)
+    assert (
+        json.loads(s3.get_object(Bucket=metrics_bucket, Key=metrics_key)["Body"].read())[
+            "binary_classification_metrics"
+        ]["auc"]["value"]
+        == 0.93
+    )
+
+    deploy(sm, unique, described["ModelPackageArn"])
+    assert wait_settled(sm, unique)["EndpointStatus"] == "InService"
+    runtime = client(server.url, "sagemaker-runtime")
+    rows = Trained(Path(), x[:3], booster.inplace_predict(x[:3]), "")
+    np.testing.assert_allclose(predictions(runtime, unique, rows), rows.expected, rtol=1e-6)
+
+
+def test_the_python_helper_registers_a_scikit_learn_model(
+    server: Server, unique: str, tmp_path: Path, aws_env: None
+) -> None:
+    import joblib
+    from sklearn.linear_model import LinearRegression
+
+    x = np.arange(20, dtype=float).reshape(10, 2)
+    joblib.dump(LinearRegression().fit(x, x.sum(axis=1)), tmp_path / "model.joblib")
+    done = modelreg.register(unique, tmp_path / "model.joblib", endpoint_url=server.url, description="linear")
+    assert done.version == 1 and done.metrics_url is None
+    described = client(server.url).describe_model_package(ModelPackageName=done.model_package_arn)
+    assert "sagemaker-scikit-learn" in described["InferenceSpecification"]["Containers"][0]["Image"]
+    assert described["ModelApprovalStatus"] == "PendingManualApproval"
+    assert described["ModelPackageDescription"] == "linear"
+
+    with pytest.raises(RegisterError, match="framework"):
+        (tmp_path / "weights.bin").write_bytes(b"?")
+        modelreg.register(unique, tmp_path / "weights.bin", endpoint_url=server.url)
