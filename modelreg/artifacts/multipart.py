@@ -15,6 +15,7 @@ from __future__ import annotations
 import binascii
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import secrets
@@ -177,15 +178,14 @@ class Uploads:
         chosen: list[tuple[str, int]] = []
         md5s: list[bytes] = []
         digests: list[tuple[bytes, int]] = []
-        previous = 0
+        numbers = [part.number for part in requested]
+        if any(b <= a for a, b in itertools.pairwise(numbers)):
+            raise S3Error(
+                "InvalidPartOrder",
+                "The list of parts was not in ascending order. The parts list must be specified "
+                "in order by part number.",
+            )
         for index, part in enumerate(requested):
-            if part.number <= previous:
-                raise S3Error(
-                    "InvalidPartOrder",
-                    "The list of parts was not in ascending order. The parts list must be specified "
-                    "in order by part number.",
-                )
-            previous = part.number
             found = stored.get(part.number)
             if found is None or found[2].strip('"') != part.etag.strip().strip('"'):
                 raise _invalid_part(part.number)

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelreg.artifacts import s3_ops as ops
 from modelreg.artifacts.blobs import S3Error
@@ -81,10 +81,17 @@ def is_s3_request(scope: Scope) -> bool:
     return not any(path == p or path.startswith(p + "/") for p in NOT_S3_PREFIXES)
 
 
+def _announces_body(scope: Scope) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() not in (b"", b"0")):
+            return True
+    return False
+
+
 def make_s3_app(settings: Settings, authenticator: Authenticator) -> ASGIApp:
     """The S3 API of a server: the built-in store under ``<data_dir>/s3``, or (with
     ``builtin_s3`` off) an app that tells S3 clients where the artifact store is."""
-    if not getattr(settings, "builtin_s3", True):
+    if not settings.builtin_s3:
         return S3Off(settings)
     store = BucketStore(settings.data_dir / "s3")
     removed = store.recover()
@@ -97,7 +104,7 @@ class S3Off:
     """Answers S3 requests when the built-in store is off (``--artifact-store s3://...``)."""
 
     def __init__(self, settings: Settings) -> None:
-        where = getattr(settings, "artifact_store_uri", None) or "an external S3"
+        where = settings.artifact_store_uri or "an external S3"
         endpoint = settings.s3_endpoint_url or "AWS S3"
         self.error = S3Error(
             "NotImplemented",
@@ -107,8 +114,10 @@ class S3Off:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request_id = new_request_id()
-        await error_reply(self.error, None, request_id, scope["method"])(scope, receive, send)
+        reply = error_reply(self.error, None, new_request_id(), scope["method"])
+        if _announces_body(scope):
+            reply.headers["Connection"] = "close"  # the body is never read
+        await reply(scope, receive, send)
 
 
 def _s3_auth_error(error: ServiceError, presigned: bool) -> S3Error:
@@ -159,8 +168,17 @@ class S3Api:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = new_request_id()
         request: S3Request | None = None
+        body_read = False
+
+        async def receive_tracked() -> Message:
+            nonlocal body_read
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body", False):
+                body_read = True
+            return message
+
         try:
-            request = S3Request.parse(scope, receive, request_id)
+            request = S3Request.parse(scope, receive_tracked, request_id)
             reply = await ops.dispatch(self, request)
         except S3Error as error:
             reply = error_reply(error, request, request_id, scope["method"])
@@ -174,27 +192,31 @@ class S3Api:
         if isinstance(headers, dict):
             headers.setdefault("x-amz-request-id", request_id)
             headers.setdefault("x-amz-id-2", request_id)
+            if not body_read and _announces_body(scope):
+                # Answered before the body was read (an error, often to "Expect: 100-continue"):
+                # the client may or may not send the body now, so this connection cannot go on.
+                headers["Connection"] = "close"
         await reply(scope, receive, send)
 
     # -- authentication ---------------------------------------------------------------------
 
-    def authenticate(self, request: S3Request, body: bytes | None) -> bool:
-        """Verify the request's signature (``--auth sigv4``); ``body`` is the whole body when it
-        was read first, None when it will be streamed. True when the signed payload hash must
-        still be checked against the streamed body."""
+    def authenticate(self, request: S3Request) -> bool:
+        """Verify the request's signature (``--auth sigv4``) from its headers alone. True when it
+        covers a payload SHA-256 that the body, read later, must still match."""
         if not self.verify:
             return False
-        signed = SignedRequest(request.method, request.raw_path_and_query, request.headers, body or b"")
+        signed = SignedRequest(request.method, request.raw_path_and_query, request.headers, b"")
         presigned = "X-Amz-Signature=" in request.raw_path_and_query
         try:
             self.authenticator.authenticate(signed)
         except AuthError as error:
             raise _s3_auth_error(error, presigned) from None
         except ServiceError as error:
-            # Raised only after the signature itself matched: the payload is checked as it streams.
-            if body is None and error.code == "XAmzContentSHA256Mismatch":
+            # The authenticator checks the payload hash only after the signature matched, and
+            # here it saw no body: the hash is checked as the body streams in.
+            if error.code == "XAmzContentSHA256Mismatch":
                 return True
-            if body is None and error.code == "NotImplemented":  # chunk-signed aws-chunked
+            if error.code == "NotImplemented":  # chunk-signed aws-chunked: seed signature verified
                 return False
             raise _s3_auth_error(error, presigned) from None
         return False

@@ -57,6 +57,8 @@ class S3Request:
     query: dict[str, str]
     headers: Headers
     request_id: str
+    #: the signature was verified and covers a payload SHA-256 the body must still match
+    verify_payload: bool = False
 
     @classmethod
     def parse(cls, scope: Scope, receive: Receive, request_id: str) -> S3Request:
@@ -98,12 +100,13 @@ class S3Request:
 # -- request bodies ---------------------------------------------------------------------------
 
 
-async def read_small_body(receive: Receive, limit: int) -> bytes:
-    """The whole request body, refused past ``limit`` bytes (XML bodies of a few KB)."""
+async def read_small_body(request: S3Request, limit: int) -> bytes:
+    """The whole request body, refused past ``limit`` bytes (XML bodies of a few KB), checked
+    against the signed payload hash when there is one."""
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
+        message = await request.receive()
         if message["type"] == "http.disconnect":
             raise ClientGone()
         chunk = message.get("body", b"")
@@ -112,7 +115,15 @@ async def read_small_body(receive: Receive, limit: int) -> bytes:
             raise S3Error("MaxMessageLengthExceeded", "Your request was too big.", 400)
         chunks.append(chunk)
         if not message.get("more_body", False):
-            return b"".join(chunks)
+            break
+    body = b"".join(chunks)
+    declared = (request.headers.get("x-amz-content-sha256") or "").strip().lower()
+    if request.verify_payload and not hmac.compare_digest(declared, hashlib.sha256(body).hexdigest()):
+        raise S3Error(
+            "XAmzContentSHA256Mismatch",
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        )
+    return body
 
 
 async def receive_into(
@@ -121,15 +132,17 @@ async def receive_into(
     """Stream the request body into ``writer`` (through ``decoder`` for aws-chunked bodies)."""
     loop = asyncio.get_running_loop()
 
-    def consume(data: bytearray) -> None:
+    def consume(chunks: list[bytes]) -> None:
         if decoder is None:
-            writer.write(data)
+            writer.write_many(chunks)  # type: ignore[arg-type]
         else:
-            for piece in decoder.feed(data):
-                writer.write(piece)
+            writer.write_many([piece for chunk in chunks for piece in decoder.feed(chunk)])
 
+    # The socket's chunks are collected in a list (no copying) and handed to a worker thread
+    # every FLUSH_BYTES; the loop goes on receiving while the thread writes and hashes.
     pending: asyncio.Future[None] | None = None
-    buf = bytearray()
+    batch: list[bytes] = []
+    batched = 0
     try:
         while True:
             message = await receive()
@@ -137,13 +150,14 @@ async def receive_into(
                 raise ClientGone()
             chunk = message.get("body", b"")
             if chunk:
-                buf += chunk
+                batch.append(chunk)
+                batched += len(chunk)
             more = message.get("more_body", False)
-            if len(buf) >= FLUSH_BYTES or (buf and not more):
+            if batched >= FLUSH_BYTES or (batch and not more):
                 if pending is not None:
                     await pending
-                pending = loop.run_in_executor(executor, consume, buf)
-                buf = bytearray()
+                pending = loop.run_in_executor(executor, consume, batch)
+                batch, batched = [], 0
             if not more:
                 break
         if pending is not None:

@@ -41,6 +41,9 @@ UNSUPPORTED = frozenset(
 async def dispatch(api: S3Api, req: S3Request) -> Any:
     """Answer ``req``: an ASGI-callable reply."""
     q, m = req.query, req.method
+    # Every request is authenticated here, before any body byte is read; a signed payload hash
+    # is then checked against the body as it is read.
+    req.verify_payload = api.authenticate(req)
     unsupported = sorted(UNSUPPORTED.intersection(q))
     if unsupported:
         raise not_implemented(f"The ?{unsupported[0]} sub-resource")
@@ -56,7 +59,6 @@ async def dispatch(api: S3Api, req: S3Request) -> Any:
             return await create_bucket(api, req)
         if m == "POST" and "delete" in q:
             return await delete_objects(api, req)
-        api.authenticate(req, b"")
         if m == "HEAD":
             await api.run(api.store.require_bucket, req.bucket)
             return Reply(200, headers={"x-amz-bucket-region": api.settings.default_region})
@@ -90,7 +92,6 @@ async def dispatch(api: S3Api, req: S3Request) -> Any:
         if "uploadId" in q:
             return await writes.complete_upload(api, req)
         raise not_implemented("POST on an object without ?uploads or ?uploadId")
-    api.authenticate(req, b"")
     if m in ("GET", "HEAD"):
         if "uploadId" in q and m == "GET":
             return await writes.list_parts(api, req)
@@ -108,8 +109,7 @@ async def dispatch(api: S3Api, req: S3Request) -> Any:
 
 
 async def create_bucket(api: S3Api, req: S3Request) -> Reply:
-    body = await read_small_body(req.receive, xml.MAX_XML_BODY)
-    api.authenticate(req, body)
+    body = await read_small_body(req, xml.MAX_XML_BODY)
     if body.strip():
         xml.parse(body, "CreateBucketConfiguration")
     await api.run(api.store.create_bucket, req.bucket)
@@ -177,8 +177,7 @@ async def list_objects(api: S3Api, req: S3Request) -> Reply:
 
 
 async def delete_objects(api: S3Api, req: S3Request) -> Reply:
-    body = await read_small_body(req.receive, xml.MAX_XML_BODY)
-    api.authenticate(req, body)
+    body = await read_small_body(req, xml.MAX_XML_BODY)
     check_small_body(req, body)
     root = xml.parse(body, "Delete")
     quiet = (xml.text(root, "Quiet") or "").strip().lower() == "true"

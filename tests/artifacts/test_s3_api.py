@@ -187,7 +187,7 @@ def test_list_objects_v2_with_delimiter_and_pagination(s3: Any, bucket: str) -> 
             Bucket=bucket, Delimiter="/", PaginationConfig={"PageSize": 2}
         )
     )
-    assert len(pages) == 4
+    assert len(pages) == 3  # a.txt b/ | c/ d.txt | e/ f.txt
     assert [o["Key"] for p in pages for o in p.get("Contents", [])] == ["a.txt", "d.txt", "f.txt"]
     assert [c["Prefix"] for p in pages for c in p.get("CommonPrefixes", [])] == ["b/", "c/", "e/"]
     assert all(p["KeyCount"] <= 2 for p in pages)
@@ -295,7 +295,10 @@ def test_aws_chunked_uploads_with_a_trailing_checksum(server: Server, bucket: st
     s3 = as_over_https(s3_client(server.url))
     seen: list[dict[str, str]] = []
     s3.meta.events.register(
-        "before-send.s3.PutObject", lambda request, **_: seen.append(dict(request.headers))
+        "before-send.s3.PutObject",
+        lambda request, **_: seen.append(
+            {k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()}
+        ),
     )
     body = os.urandom(3 * MB + 17)
     s3.put_object(Bucket=bucket, Key="chunked", Body=body)
