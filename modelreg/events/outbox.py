@@ -78,7 +78,8 @@ def emit(
     )
 
 
-def _with_iso_times(body: dict[str, Any]) -> dict[str, Any]:
+def with_iso_times(body: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a resource body with its CreationTime and LastModifiedTime in EventBridge's format."""
     detail = dict(body)
     for member in _TIME_MEMBERS:
         if isinstance(detail.get(member), int | float):
@@ -97,7 +98,7 @@ def model_package_changed(
     """The event for a created (``before`` None), updated, or deleted (``after`` None) model package."""
     current = after if after is not None else before
     assert current is not None
-    detail = _with_iso_times(current)
+    detail = with_iso_times(current)
     change = "Created" if before is None else "Deleted" if after is None else "Updated"
     if after is None:
         detail["ModelPackageStatus"] = "Deleted"
@@ -126,7 +127,7 @@ def model_package_group_changed(
     tx: Transaction, ctx: RequestContext, arn: str, body: dict[str, Any], change: str, at_us: int
 ) -> OutboxEvent:
     """A group was created or deleted (``change``: "Created" | "Deleted")."""
-    detail = _with_iso_times(body)
+    detail = with_iso_times(body)
     if change == "Deleted":
         detail["ModelPackageGroupStatus"] = "Deleted"
     detail["modelreg"] = {
