@@ -50,7 +50,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,7 @@ from bench.inference_client import (
     ClientSpec,
     HttpClient,
     InferencePool,
+    save_bodies,
 )
 from bench.procs import ServerProcess, cpu_seconds, free_port
 from bench.registry import _raise_on_sigterm, log, versions
@@ -308,13 +309,16 @@ def mlflow_bodies(model: Model) -> dict[str, tuple[str, list[bytes]]]:
     }
 
 
-def pick_mlflow_format(url: str, model: Model, samples: int) -> tuple[ClientSpec, dict[str, float]]:
+def pick_mlflow_format(
+    url: str, model: Model, samples: int, folder: Path
+) -> tuple[ClientSpec, dict[str, float]]:
     """The cheapest request format (lowest median of ``samples`` sequential requests, untimed in
     the results); every format's answers must be right to be picked."""
     medians: dict[str, float] = {}
     specs: dict[str, ClientSpec] = {}
-    for name, (content_type, bodies) in mlflow_bodies(model).items():
-        spec = ClientSpec(HTTP, url=url, path="/invocations", content_type=content_type, bodies=bodies,
+    for i, (name, (content_type, bodies)) in enumerate(mlflow_bodies(model).items()):
+        saved = save_bodies(folder / f"mlflow-bodies-{i}.pickle", bodies)
+        spec = ClientSpec(HTTP, url=url, path="/invocations", content_type=content_type, bodies_path=saved,
                           answer=MLFLOW_ANSWER)  # fmt: skip
         client = HttpClient(spec, 0)
         times = []
@@ -509,7 +513,7 @@ def verdicts(results: list[Result], startups: list[float], clients: list[int]) -
     n = max(clients)
     for mine in (MODELREG_HTTP, MODELREG_BOTO3):
         ratio = compare(results, mine, MLFLOW_HTTP, n, "ops_per_s")
-        out.append(report.Verdict(f"req/s >= {MLFLOW_FACTOR:g}x mlflow models serve ({n} clients)",
+        out.append(report.Verdict(f"req/s >= {MLFLOW_FACTOR:g}x mlflow models serve ({report._clients(n)})",
                                   f"{mine} / {MLFLOW_HTTP}", report._times(ratio, 2),
                                   None if ratio is None else ratio >= MLFLOW_FACTOR))  # fmt: skip
     median = statistics.median(startups) if startups else None
@@ -533,14 +537,36 @@ def machine() -> dict[str, Any]:
     return {"cpus": os.cpu_count(), "cpu": model_name, "loadavg": Path("/proc/loadavg").read_text().strip()}
 
 
+def systems_to_measure(
+    model: Model,
+    folder: Path,
+    modelreg: ServerProcess,
+    worker_sockets: list[str],
+    mlflow: ServerProcess,
+    mlflow_spec: ClientSpec,
+) -> list[System]:
+    csv = save_bodies(folder / "csv-bodies.pickle", [model.csv(i).encode() for i in range(TEST_ROWS)])
+    local = ClientSpec(INPLACE, model_path=str(model.booster_path), rows_path=str(model.rows_path))
+    invocations = f"/endpoints/{ENDPOINT}/invocations"
+    boto3 = ClientSpec(BOTO3, url=modelreg.url, endpoint=ENDPOINT, bodies_path=csv)
+    http = ClientSpec(HTTP, url=modelreg.url, path=invocations, bodies_path=csv)
+    uds = ClientSpec(UDS, socket_paths=worker_sockets, path="/invocations", bodies_path=csv)
+    return [
+        System(INPROCESS, local),
+        System(INPROCESS_DMATRIX, replace(local, kind=DMATRIX)),
+        System(MODELREG_BOTO3, boto3, modelreg, front=True),
+        System(MODELREG_HTTP, http, modelreg, front=True),
+        System(WORKER_UDS, uds, modelreg, front=True),
+        System(MLFLOW_HTTP, mlflow_spec, mlflow),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_on_sigterm)  # so the finally blocks below clean up
-    ran = versions()
-    with contextlib.suppress(Exception):
-        from importlib.metadata import version
+    import xgboost
 
-        ran["xgboost"] = version("xgboost")
+    ran = {**versions(), "xgboost": xgboost.__version__}
     start = machine()
     log(f"machine: {start['cpus']} CPUs ({start['cpu']}), load average {start['loadavg']} at start")
     results: list[Result] = []
@@ -560,25 +586,14 @@ def main(argv: list[str] | None = None) -> int:
             serving_s = deployment.create(ENDPOINT)
             log(f"   {ENDPOINT} (the one measured): InService in {serving_s:.2f}s")
             deployment.check(range(50))
-            sockets = deployment.worker_sockets()
-            log(f"   answers checked; workers on {', '.join(sockets)}")
+            log(f"   answers checked; workers on {', '.join(deployment.worker_sockets())}")
             log("-- mlflow request formats (sequential, untimed in the results)")
-            mlflow_spec, mlflow_formats = pick_mlflow_format(mlflow.url, model, 100 if args.quick else 300)
+            samples = 100 if args.quick else 300
+            mlflow_spec, mlflow_formats = pick_mlflow_format(mlflow.url, model, samples, tmp)
             mlflow_format = min(mlflow_formats, key=mlflow_formats.__getitem__)
-            csv = [model.csv(i).encode() for i in range(TEST_ROWS)]
-            local = {"model_path": str(model.booster_path), "rows_path": str(model.rows_path)}
-            invocations = f"/endpoints/{ENDPOINT}/invocations"
-            systems = [
-                System(INPROCESS, ClientSpec(INPLACE, **local)),
-                System(INPROCESS_DMATRIX, ClientSpec(DMATRIX, **local)),
-                System(MODELREG_BOTO3, ClientSpec(BOTO3, url=modelreg.url, endpoint=ENDPOINT, bodies=csv),
-                       modelreg, front=True),
-                System(MODELREG_HTTP, ClientSpec(HTTP, url=modelreg.url, path=invocations, bodies=csv),
-                       modelreg, front=True),
-                System(WORKER_UDS, ClientSpec(UDS, socket_paths=sockets, path="/invocations", bodies=csv),
-                       modelreg, front=True),
-                System(MLFLOW_HTTP, mlflow_spec, mlflow),
-            ]  # fmt: skip
+            systems = systems_to_measure(
+                model, tmp, modelreg, deployment.worker_sockets(), mlflow, mlflow_spec
+            )
             for n in args.clients:
                 total = args.requests if n == 1 else args.per_client * n
                 results += measure(systems, n, total, args.rounds, args.time_limit, model)

@@ -26,9 +26,11 @@ from __future__ import annotations
 import http.client
 import json
 import multiprocessing as mp
+import pickle
 import socket
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from bench.clients import ACCESS_KEY, REGION
@@ -53,8 +55,21 @@ class ClientSpec:
     socket_paths: list[str] = field(default_factory=list)  # uds: client i uses socket i % len
     path: str = ""  # http / uds: the request path
     content_type: str = "text/csv"
-    bodies: list[bytes] = field(default_factory=list)  # boto3 / http / uds: body of row i
+    bodies_path: str = ""  # boto3 / http / uds: pickled list, the request body of row i
     answer: str = CSV_ANSWER
+
+
+def save_bodies(path: Path, bodies: list[bytes]) -> str:
+    """Write request bodies for clients to load (a spec stays small: a spawned process reads its
+    pickled arguments from a pipe, and one that dies before reading them all would block the
+    parent's write for good)."""
+    path.write_bytes(pickle.dumps(bodies))
+    return str(path)
+
+
+def load_bodies(spec: ClientSpec) -> list[bytes]:
+    bodies: list[bytes] = pickle.loads(Path(spec.bodies_path).read_bytes())
+    return bodies
 
 
 class InferenceClient(Protocol):
@@ -96,7 +111,7 @@ class Boto3Client:
             aws_secret_access_key="bench-secret",
         )
         self.endpoint = spec.endpoint
-        self.bodies = spec.bodies
+        self.bodies = load_bodies(spec)
 
     def invoke(self, index: int) -> tuple[int, float]:
         response = self.runtime.invoke_endpoint(
@@ -134,7 +149,7 @@ class HttpClient:
         self.path = spec.path
         accept = "text/csv" if spec.answer == CSV_ANSWER else "application/json"
         self.headers = {"Content-Type": spec.content_type, "Accept": accept}
-        self.bodies = spec.bodies
+        self.bodies = load_bodies(spec)
         self.mlflow = spec.answer == MLFLOW_ANSWER
 
     def invoke(self, index: int) -> tuple[int, float]:
