@@ -39,7 +39,7 @@ class Blob:
 
     path: Path
     size: int
-    md5: str  # hex
+    md5: str  # hex; "" when the writer was told not to compute it
     checksums: dict[str, str] = field(default_factory=dict)  # algorithm -> base64 digest
     raw_checksums: dict[str, bytes] = field(default_factory=dict)
     sha256: str | None = None  # hex of the payload, when asked for
@@ -64,7 +64,9 @@ class BlobWriter:
 
     ``algorithms`` are the S3 checksums to compute (see :mod:`checksums`); ``sha256`` also
     computes the payload's SHA-256 (to check ``x-amz-content-sha256``). ``max_size`` refuses
-    larger bodies with ``EntityTooLarge``. Not thread-safe: one writer feeds one request.
+    larger bodies with ``EntityTooLarge``. ``md5=False`` skips the MD5 (a multipart part whose ETag
+    comes from its checksum: MD5 costs more CPU than the rest of an upload together). Not
+    thread-safe: one writer feeds one request.
     """
 
     def __init__(
@@ -74,10 +76,11 @@ class BlobWriter:
         *,
         sha256: bool = False,
         max_size: int | None = None,
+        md5: bool = True,
     ) -> None:
         self.path = tmp_dir / f"{secrets.token_hex(16)}.part"
         self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        self._md5 = hashlib.md5()
+        self._md5 = hashlib.md5() if md5 else None
         self._hashers = {alg: checksums.new_hasher(alg) for alg in algorithms}
         self._sha256 = hashlib.sha256() if sha256 else None
         self.size = 0
@@ -101,7 +104,7 @@ class BlobWriter:
                 MaxSizeAllowed=str(self.max_size),
             )
         assert self._fd is not None
-        hashers = [self._md5, *self._hashers.values()]
+        hashers = [*self._hashers.values()] if self._md5 is None else [self._md5, *self._hashers.values()]
         if self._sha256 is not None:
             hashers.append(self._sha256)
         for piece in pieces:
@@ -128,7 +131,7 @@ class BlobWriter:
         return Blob(
             path=self.path,
             size=self.size,
-            md5=self._md5.hexdigest(),
+            md5=self._md5.hexdigest() if self._md5 is not None else "",
             checksums={alg: checksums.b64(d) for alg, d in raw.items()},
             raw_checksums=raw,
             sha256=self._sha256.hexdigest() if self._sha256 is not None else None,

@@ -112,10 +112,23 @@ class Uploads:
             raise no_upload(upload_id)
         return dict(json.loads(rows[0][0]))
 
-    def writer(self, meta: dict[str, Any], extra: tuple[str, ...], *, sha256: bool) -> BlobWriter:
-        """A temp file for one part: hashed with the upload's algorithm and ``extra`` ones."""
+    def writer(
+        self, meta: dict[str, Any], extra: tuple[str, ...], *, sha256: bool, md5: bool = False
+    ) -> BlobWriter:
+        """A temp file for one part: hashed with the upload's algorithm and ``extra`` ones (MD5 only
+        when asked: a part's ETag comes from its checksum, see ``part_etag``)."""
         algorithms = tuple(dict.fromkeys((part_algorithm(meta), *extra)))
-        return BlobWriter(self.store.tmp_dir, algorithms, sha256=sha256, max_size=MAX_OBJECT_SIZE)
+        return BlobWriter(self.store.tmp_dir, algorithms, sha256=sha256, max_size=MAX_OBJECT_SIZE, md5=md5)
+
+    @staticmethod
+    def part_etag(meta: dict[str, Any], blob: Blob) -> str:
+        """A part's ETag: its MD5 when one was computed, else a digest of its checksum and size.
+        S3 promises nothing about multipart ETags beyond identifying the bytes; clients send part
+        ETags back verbatim in CompleteMultipartUpload."""
+        if blob.md5:
+            return f'"{blob.md5}"'
+        raw = blob.raw_checksums[part_algorithm(meta)] + blob.size.to_bytes(8, "big")
+        return f'"{hashlib.md5(raw).hexdigest()}"'
 
     def put_part(self, upload_id: str, number: int, meta: dict[str, Any], blob: Blob) -> None:
         """Record a finished blob as part ``number`` (replacing an earlier upload of that number)."""
@@ -137,7 +150,7 @@ class Uploads:
                 ).fetchone()
                 db.execute(
                     "INSERT OR REPLACE INTO parts VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (upload_id, number, name, blob.size, f'"{blob.md5}"', checksum, time.time()),
+                    (upload_id, number, name, blob.size, self.part_etag(meta, blob), checksum, time.time()),
                 )
         except BaseException:
             with contextlib.suppress(FileNotFoundError):

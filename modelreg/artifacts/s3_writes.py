@@ -310,10 +310,10 @@ async def upload_part(api: S3Api, req: S3Request) -> Reply:
     promises, check_sha = _write_setup(api, req)
     meta = await api.run(api.uploads.get, req.bucket, req.key, upload_id)
     extra = (promises.algorithm,) if promises.algorithm else ()
-    writer = await api.run(api.uploads.writer, meta, extra, sha256=check_sha)
+    writer = await api.run(api.uploads.writer, meta, extra, sha256=check_sha, md5=promises.md5 is not None)
     blob = await _receive_blob(api, req, writer, promises)
     await api.run(api.uploads.put_part, upload_id, number, meta, blob)
-    headers = {"ETag": f'"{blob.md5}"'}
+    headers = {"ETag": api.uploads.part_etag(meta, blob)}
     if meta.get("checksum_algorithm"):
         algorithm = part_algorithm(meta)
         headers[f"x-amz-checksum-{algorithm.lower()}"] = blob.checksums[algorithm]

@@ -384,8 +384,11 @@ def test_multipart_calls_and_errors(s3: Any, bucket: str) -> None:
     done = s3.complete_multipart_upload(
         Bucket=bucket, Key="mp", UploadId=uid, MultipartUpload={"Parts": parts}
     )
-    md5s = hashlib.md5(hashlib.md5(part1).digest() + hashlib.md5(part2).digest()).hexdigest()
-    assert done["ETag"] == f'"{md5s}-2"'
+    # S3's multipart ETag: the MD5 of the part ETags' bytes, then "-<parts>" (a part's ETag here is a
+    # digest of its checksum: only an MD5 the client sent makes the server compute one)
+    part_etags = b"".join(bytes.fromhex(e["ETag"].strip('"')) for e in (e1, e2))
+    assert done["ETag"] == f'"{hashlib.md5(part_etags).hexdigest()}-2"'
+    assert e1["ETag"] != e2["ETag"]
     got = s3.get_object(Bucket=bucket, Key="mp", ChecksumMode="ENABLED")
     assert got["Body"].read() == part1 + part2 and got["ContentType"] == "application/x-tar"
     assert s3.get_object(Bucket=bucket, Key="mp", Range=f"bytes={5 * MB - 2}-{5 * MB + 1}")[
@@ -503,3 +506,20 @@ def test_bad_input_is_never_a_5xx_that_botocore_retries(
     r = httpx.request(method, server.url + path.format(b=bucket))
     assert r.status_code == expected, r.text
     assert xml_error(r)["Code"]
+
+
+def test_a_part_sent_with_content_md5_gets_its_md5_as_etag(s3: Any, bucket: str) -> None:
+    body = os.urandom(5 * MB)
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="md5")["UploadId"]
+    sent = s3.upload_part(
+        Bucket=bucket, Key="md5", UploadId=uid, PartNumber=1, Body=body,
+        ContentMD5=base64.b64encode(hashlib.md5(body).digest()).decode(),
+    )  # fmt: skip
+    assert sent["ETag"] == f'"{hashlib.md5(body).hexdigest()}"'
+    with pytest.raises(ClientError) as exc:
+        s3.upload_part(
+            Bucket=bucket, Key="md5", UploadId=uid, PartNumber=2, Body=body,
+            ContentMD5=base64.b64encode(hashlib.md5(b"other").digest()).decode(),
+        )  # fmt: skip
+    assert code(exc) == "BadDigest"
+    s3.abort_multipart_upload(Bucket=bucket, Key="md5", UploadId=uid)
