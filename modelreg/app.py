@@ -24,6 +24,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelreg.api import deliveries as api_deliveries
 from modelreg.api import endpoints as api_endpoints
+from modelreg.api import lineage as api_lineage
+from modelreg.api import metrics as api_metrics
 from modelreg.api import model_packages as api_model_packages
 from modelreg.api import promotion as api_promotion
 from modelreg.api import retention as api_retention
@@ -42,12 +44,14 @@ from modelreg.events.webhook import WebhookSender, signing_secret
 from modelreg.sagemaker import (  # noqa: F401  (importing a handler module registers its operations)
     endpoint_configs,
     endpoints,
+    lineage,
     model_package_groups,
     model_packages,
     models,
     search,
     tags,
 )
+from modelreg.sagemaker.metrics_ingest import MetricsIngester
 from modelreg.sagemaker.runtime import RuntimeApi, is_invocation
 from modelreg.serving.model_files import ModelFiles
 from modelreg.serving.process import ProcessBackend
@@ -105,6 +109,9 @@ def build_app(settings: Settings, store: Store | None = None) -> FrontDoor:
     reconciler = Reconciler(store, settings, backend) if settings.serving else None
     if reconciler is not None:
         signals.endpoint_changed.append(reconciler.wake)
+    ingester = MetricsIngester(store, artifacts) if settings.metrics_ingest else None
+    if ingester is not None:
+        signals.metrics_pending.append(ingester.wake)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -112,9 +119,13 @@ def build_app(settings: Settings, store: Store | None = None) -> FrontDoor:
             worker.start()
         if reconciler is not None:
             reconciler.start()
+        if ingester is not None:
+            ingester.start()
         try:
             yield
         finally:
+            if ingester is not None:
+                await ingester.stop()
             if reconciler is not None:
                 await reconciler.stop()
             if worker is not None:
@@ -130,6 +141,8 @@ def build_app(settings: Settings, store: Store | None = None) -> FrontDoor:
                 + api_deliveries.routes
                 + api_promotion.routes
                 + api_endpoints.routes
+                + api_lineage.routes
+                + api_metrics.routes
                 + api_retention.routes,
                 middleware=[Middleware(SignedApiGuard, authenticator=authenticator)]
                 if settings.auth == "sigv4"

@@ -12,6 +12,7 @@ from typing import Any, BinaryIO
 import click
 
 from modelreg import __version__
+from modelreg.cli_compare import compare as compare_command
 from modelreg.config import DEFAULT_ACCOUNT_ID, DEFAULT_PORT, Settings, env
 
 
@@ -45,6 +46,9 @@ _data_dir_option = click.option(
 @click.version_option(__version__, prog_name="modelreg")
 def main() -> None:
     """modelreg: a self-hosted model registry that speaks the SageMaker Model Registry API."""
+
+
+main.add_command(compare_command)
 
 
 @main.command()
@@ -155,6 +159,13 @@ def main() -> None:
     help="Run no endpoint workers in this server (endpoints stay Creating until a server that "
     "serves picks them up). [env MODELREG_SERVING=0]",
 )
+@click.option(
+    "--no-metrics-ingest",
+    is_flag=True,
+    default=lambda: env("METRICS_INGEST") == "0",
+    help="Do not read versions' metrics files in this server (they stay pending until a server that "
+    "does reads them). [env MODELREG_METRICS_INGEST=0]",
+)
 def serve(
     host: str,
     port: int,
@@ -172,6 +183,7 @@ def serve(
     allow_unapproved_deploy: bool,
     no_serving: bool,
     artifact_store: str,
+    no_metrics_ingest: bool,
 ) -> None:
     """Run the server until interrupted."""
     import uvicorn
@@ -204,6 +216,7 @@ def serve(
         delivery_worker=not no_delivery_worker,
         allow_unapproved_deploy=allow_unapproved_deploy,
         serving=not no_serving,
+        metrics_ingest=not no_metrics_ingest,
         builtin_s3=artifact_store == "builtin",
         artifact_store_uri=None if artifact_store == "builtin" else artifact_store,
     )

@@ -37,6 +37,8 @@ class Settings:
     allow_unapproved_deploy: bool = False
     #: run endpoint worker processes in this server (the reconciler starts them)
     serving: bool = True
+    #: read versions' metrics files into numbers in this server (the metrics ingester)
+    metrics_ingest: bool = True
     #: answer S3 requests on the server's port from the built-in store under ``<data_dir>/s3``
     builtin_s3: bool = True
     #: ``--artifact-store s3://bucket/prefix``: artifacts live in external S3 (built-in store off)

@@ -26,10 +26,16 @@ class Signals:
     """What background workers of one server want to hear from handlers after a commit."""
 
     endpoint_changed: list[Callable[[], None]] = field(default_factory=list)
+    metrics_pending: list[Callable[[], None]] = field(default_factory=list)
 
     def fire_endpoint_changed(self) -> None:
         """An endpoint's desired state changed: the reconciler should look now."""
         for listener in self.endpoint_changed:
+            listener()
+
+    def fire_metrics_pending(self) -> None:
+        """Metrics files were recorded for reading: the metrics ingester should look now."""
+        for listener in self.metrics_pending:
             listener()
 
 

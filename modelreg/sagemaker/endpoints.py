@@ -21,7 +21,7 @@ from modelreg.aws.dispatch import RequestContext, operation
 from modelreg.config import Settings
 from modelreg.errors import ValidationException
 from modelreg.events import outbox
-from modelreg.sagemaker import named
+from modelreg.sagemaker import lineage, named
 from modelreg.sagemaker.common import tag_dict, us_to_epoch
 from modelreg.sagemaker.endpoint_configs import get_endpoint_config
 from modelreg.sagemaker.models import get_model, resolve_containers
@@ -99,7 +99,7 @@ def record_change(tx: Transaction, ctx: RequestContext, endpoint: NamedResource,
 
 def emit_state_change(tx: Transaction, ctx: RequestContext, endpoint: NamedResource) -> None:
     """SageMaker's "SageMaker Endpoint State Change" event (detail: the DescribeEndpoint output)."""
-    detail = outbox._with_iso_times(describe(endpoint))
+    detail = outbox.with_iso_times(describe(endpoint))
     detail["Tags"] = dict(tx.list_tags(endpoint.arn))
     detail["modelreg"] = {
         "change": endpoint.body["Change"],
@@ -379,6 +379,7 @@ def change_went_live(
         _set_status(endpoint, IN_SERVICE, now)
         tx.update_resource(endpoint)
         tx.settle_deployment(endpoint.arn, change, IN_SERVICE, now)
+        lineage.on_change_live(tx, ctx, endpoint)
         emit_state_change(tx, ctx, endpoint)
 
 

@@ -14,7 +14,7 @@ from modelreg import arns
 from modelreg.aws.dispatch import RequestContext, operation
 from modelreg.errors import ConflictException, ValidationException
 from modelreg.events import outbox
-from modelreg.sagemaker import history, pagination, promotion
+from modelreg.sagemaker import history, lineage, metrics_ingest, pagination, promotion
 from modelreg.sagemaker.common import (
     epoch_param_us,
     find_package,
@@ -123,6 +123,8 @@ def create_model_package(ctx: RequestContext, params: dict[str, Any]) -> dict[st
         if replayed is None:
             raise
         return {"ModelPackageArn": replayed}
+    if metrics_ingest.has_sources(params):
+        ctx.signals.fire_metrics_pending()
     return {"ModelPackageArn": arn}
 
 
@@ -169,7 +171,9 @@ def _create_version(
         approval_status=body["ModelApprovalStatus"],
     )
     tx.insert_package(row)
+    metrics_ingest.record_sources(tx, row, params, created_us)
     history.record_changes(tx, ctx, arn, None, body, created_us, params)
+    lineage.on_version_created(tx, ctx, row, group)
     promotion.on_create(tx, ctx, group, row, metrics)
     outbox.model_package_changed(tx, ctx, arn, None, body, created_us)
     return arn
@@ -204,6 +208,7 @@ def _create_unversioned(tx: Transaction, ctx: RequestContext, params: dict[str, 
     except DuplicateKey:
         raise ValidationException(f"ModelPackage already exists: {arn}") from None
     tx.put_tags(arn, tag_dict(params.get("Tags")))
+    metrics_ingest.record_sources(tx, row, params, now)
     history.record_changes(tx, ctx, arn, None, body, now, params)
     outbox.model_package_changed(tx, ctx, arn, None, body, now)
     return arn
@@ -349,6 +354,7 @@ def remove_package(tx: Transaction, ctx: RequestContext, row: PackageRow) -> Non
             "those endpoints first."
         )
     tx.delete_tags(row.arn, [k for k, _ in tx.list_tags(row.arn)])
+    tx.delete_package_metrics(row.arn)
     tx.delete_package(row.id)
     now = ctx.now_us()
     history.record_deletion(tx, ctx, row.arn, row.body, now)

@@ -15,10 +15,27 @@ from modelreg.aws.dispatch import RequestContext, operation
 from modelreg.errors import ValidationException
 from modelreg.sagemaker import pagination
 from modelreg.sagemaker.common import group_name_and_region, tag_list
-from modelreg.sagemaker.search_expression import compile_expression, sort_key
+from modelreg.sagemaker.search_expression import METRICS_KEY, compile_expression, lookup, sort_key
 from modelreg.store.base import Transaction
 
 SUPPORTED = ("ModelPackage", "ModelPackageGroup")
+_METRIC = "ModelMetrics."
+
+
+def _metric_names(node: Any, sort_by: str) -> list[str]:
+    """The metrics named by ``ModelMetrics.<name>`` filters (at any depth) or by the sort."""
+    names = {sort_by[len(_METRIC) :]} if sort_by.startswith(_METRIC) else set()
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            name = item.get("Name")
+            if isinstance(name, str) and name.startswith(_METRIC):
+                names.add(name[len(_METRIC) :])
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return sorted(names)
 
 
 def _group_filter(expression: dict[str, Any] | None) -> str | None:
@@ -36,7 +53,7 @@ def _group_filter(expression: dict[str, Any] | None) -> str | None:
 
 
 def _package_records(
-    tx: Transaction, ctx: RequestContext, expression: dict[str, Any] | None
+    tx: Transaction, ctx: RequestContext, expression: dict[str, Any] | None, metric_names: list[str]
 ) -> Iterator[dict[str, Any]]:
     group_id = None
     only_group = _group_filter(expression)
@@ -47,8 +64,11 @@ def _package_records(
             return
         group_id = group.id
     group_tags: dict[int, list[dict[str, str]]] = {}
+    metrics = tx.metric_values(metric_names, group_id) if metric_names else {}
     for row in tx.iter_packages(ctx.region, group_id):
         record = dict(row.body)
+        if metric_names:
+            record[METRICS_KEY] = metrics.get(row.arn, {})
         if row.group_id is not None:
             if row.group_id not in group_tags:
                 group_arn = arns.model_package_group(row.region, ctx.account, row.name)
@@ -79,12 +99,16 @@ def search(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     descending = (params.get("SortOrder") or "Descending") == "Descending"
     with ctx.store.read() as tx:
         records = (
-            _package_records(tx, ctx, expression) if resource == "ModelPackage" else _group_records(tx, ctx)
+            _package_records(tx, ctx, expression, _metric_names(expression, sort_by))
+            if resource == "ModelPackage"
+            else _group_records(tx, ctx)
         )
         hits = [r for r in records if matches(r)]
     arn_member = "ModelPackageArn" if resource == "ModelPackage" else "ModelPackageGroupArn"
     hits.sort(key=lambda r: r.get(arn_member, ""))  # deterministic order among equal sort keys
     hits.sort(key=lambda r: sort_key(r, sort_by), reverse=descending)
+    if sort_by.startswith(_METRIC):  # versions without the metric last, whichever the order
+        hits.sort(key=lambda r: not lookup(r, sort_by))
     cursor = pagination.decode_token(params.get("NextToken"), params)
     start = int(cursor[0]) if cursor else 0
     limit = params.get("MaxResults") or 10

@@ -1,7 +1,7 @@
 """AddTags / ListTags / DeleteTags on the registry's taggable resources.
 
-Taggable here: model package groups, unversioned model packages, models, endpoint configs and
-endpoints. A versioned model package
+Taggable here: model package groups, unversioned model packages, models, endpoint configs,
+endpoints and lineage artifacts, actions and contexts. A versioned model package
 uses its group's tags, so tagging one is refused, as SageMaker refuses it.
 """
 
@@ -17,6 +17,7 @@ from modelreg.sagemaker.common import tag_dict, tag_list
 from modelreg.store.base import Transaction
 
 MAX_TAGS = 50
+LINEAGE_KINDS = ("artifact", "action", "context")  # lineage entities (associations take no tags)
 
 
 def _taggable_arn(tx: Transaction, arn_text: str) -> str:
@@ -39,7 +40,7 @@ def _taggable_arn(tx: Transaction, arn_text: str) -> str:
                 "it uses the tags of its model package group."
             )
         return row.arn
-    if arn.resource_type in (named.MODEL, named.ENDPOINT_CONFIG, named.ENDPOINT):
+    if arn.resource_type in (named.MODEL, named.ENDPOINT_CONFIG, named.ENDPOINT, *LINEAGE_KINDS):
         resource = tx.get_resource(arn.region, arn.resource_type, arn.resource.lower())
         if resource is None:
             raise ResourceNotFound(f"Resource {arn_text} does not exist.")

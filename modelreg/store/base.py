@@ -373,7 +373,189 @@ class EndpointTransaction(Protocol):
     def put_artifact_digest(self, owner_arn: str, uri: str, sha256: str, at_us: int) -> None: ...
 
 
-class Transaction(RegistryTransaction, EventTransaction, EndpointTransaction, Protocol):
+@dataclass
+class MetricSource:
+    """One ModelMetrics (or DriftCheckBaselines) URI of a version, and how reading it went.
+
+    ``member`` is the path of the URI's source in the package, e.g. ``ModelQuality.Statistics`` or
+    ``DriftCheckBaselines.ModelQuality.Constraints``. ``status`` is pending | read | failed. While
+    pending, ``updated_us`` is the earliest time the source may be claimed (registration time, then
+    the end of a claim's lease or of a retry's backoff); once settled, when it was settled."""
+
+    package_arn: str
+    member: str
+    uri: str
+    status: str
+    updated_us: int
+    group_id: int | None = None
+    version: int | None = None
+    sha256: str | None = None
+    error: str | None = None
+    attempts: int = 0
+    id: int | None = None
+
+
+@dataclass
+class MetricPoint:
+    """One version's value of one metric (a point of a trend)."""
+
+    version: int
+    value: float
+    approval_status: str | None
+    created_us: int
+    package_arn: str
+
+
+class MetricsTransaction(Protocol):
+    """The metrics half of a transaction: the metrics files of versions and their numbers."""
+
+    def add_metric_sources(self, sources: Sequence[MetricSource]) -> None:
+        """Record a new version's metrics URIs (pending), in the transaction that registers it."""
+
+    def claim_metric_sources(self, now_us: int, lease_us: int, limit: int) -> list[MetricSource]:
+        """Pending sources due at ``now_us``, oldest first, leased to the caller until
+        ``now_us + lease_us`` (their ``updated_us``); other servers on the same PostgreSQL skip the
+        rows while this transaction holds them and the lease keeps them off afterwards."""
+
+    def next_metric_source_due_us(self) -> int | None:
+        """When the earliest pending source may be claimed (None when nothing is pending)."""
+
+    def settle_metric_source(self, source: MetricSource, metrics: dict[str, float] | None) -> bool:
+        """Write back ``status``, ``sha256``, ``error``, ``attempts`` and ``updated_us`` of a
+        claimed source. ``metrics`` (a dict, empty when it failed) replaces the numbers the source
+        gave its version; None leaves them alone (a file that gives none, or a retry to come).
+        False (and nothing written) when the source is no longer pending (its version was deleted)."""
+
+    def reset_metric_sources(self, package_arn: str, now_us: int) -> int:
+        """Make every source of a version pending again (read anew); how many there are."""
+
+    def list_metric_sources(self, package_arns: Sequence[str]) -> list[MetricSource]:
+        """The sources of these versions, in the order they were recorded."""
+
+    def metrics_of(self, package_arns: Sequence[str]) -> dict[str, dict[str, float]]:
+        """Metrics by package ARN (every ARN asked for is a key), each sorted by name."""
+
+    def metric_values(self, names: Sequence[str], group_id: int | None = None) -> dict[str, dict[str, float]]:
+        """The metrics called ``names`` of every version (of one group), by package ARN."""
+
+    def metric_trend(
+        self,
+        group_id: int,
+        name: str,
+        after_version: int | None,
+        limit: int,
+        approval_status: str | None = None,
+    ) -> list[MetricPoint]:
+        """Metric ``name`` of the group's versions that have it, by version, after ``after_version``."""
+
+    def list_packages_by_metric(
+        self,
+        group_id: int,
+        name: str,
+        *,
+        descending: bool,
+        approval_status: str | None,
+        after: Cursor | None,
+        limit: int,
+    ) -> list[tuple[PackageRow, float | None]]:
+        """The group's versions sorted by metric ``name`` (ties by version, the same way), those
+        without it last; keyset-paginated with ``metric_cursor``."""
+
+    def metric_cursor(self, row: PackageRow, value: float | None) -> Cursor:
+        """The cursor that continues ``list_packages_by_metric`` after ``row``."""
+
+    def delete_package_metrics(self, package_arn: str) -> None:
+        """Forget a deleted version's sources and numbers."""
+
+
+@dataclass
+class AssociationRow:
+    """A lineage association ``source_arn`` -> ``destination_arn`` (one per pair). The types are
+    those of its ends (ArtifactType, ActionType or ContextType); ``body`` holds the rest of the
+    AssociationSummary (CreatedBy, names)."""
+
+    source_arn: str
+    destination_arn: str
+    created_us: int
+    body: dict[str, Any]
+    association_type: str | None = None
+    source_type: str | None = None
+    destination_type: str | None = None
+
+
+@dataclass
+class AssociationQuery:
+    """ListAssociations filters; ``arn_prefix`` (``arn:aws:sagemaker:<region>:<account>:``) keeps a
+    listing to one region and account. Creation bounds are inclusive, as in SageMaker."""
+
+    arn_prefix: str | None = None
+    source_arn: str | None = None
+    destination_arn: str | None = None
+    source_type: str | None = None
+    destination_type: str | None = None
+    association_type: str | None = None
+    created_after_us: int | None = None
+    created_before_us: int | None = None
+    sort_by: str = "CreationTime"  # SourceArn | DestinationArn | SourceType | DestinationType
+    descending: bool = True
+
+
+class LineageTransaction(Protocol):
+    """The lineage half of a transaction: associations between lineage entities (artifacts,
+    actions and contexts are ``NamedResource`` rows of kinds artifact, action and context)."""
+
+    def insert_resource_if_absent(self, resource: NamedResource) -> tuple[NamedResource, bool]:
+        """Insert unless (region, kind, name) is taken: (the stored row, whether it was inserted).
+        Unlike ``insert_resource`` a collision leaves the transaction usable (a concurrent writer
+        that got there first wins and its row is returned once it commits)."""
+
+    def get_resources(
+        self, region: str, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], NamedResource]:
+        """The resources ``keys`` ((kind, name) pairs) name that exist, by key, in one query."""
+
+    def insert_resources(self, resources: Sequence[NamedResource]) -> None:
+        """Insert resources known to be new in one statement (ids are not filled in);
+        ``DuplicateKey`` if a name is taken after all."""
+
+    def insert_association(self, row: AssociationRow) -> bool:
+        """Add an association; False (nothing written, transaction still usable) if the pair exists."""
+
+    def insert_associations(self, rows: Sequence[AssociationRow]) -> None:
+        """Add associations known to be new (an end was created in this transaction), in one
+        statement; ``DuplicateKey`` if a pair exists after all."""
+
+    def get_association(self, source_arn: str, destination_arn: str) -> AssociationRow | None: ...
+
+    def delete_association(self, source_arn: str, destination_arn: str) -> bool:
+        """Remove one association; False if there was none."""
+
+    def delete_associations_of(self, arn: str) -> int:
+        """Remove every association from or to ``arn``; how many there were."""
+
+    def list_associations(
+        self, query: AssociationQuery, after: Cursor | None, limit: int
+    ) -> list[AssociationRow]:
+        """Associations matching ``query`` in its order, strictly after the cursor ``after``."""
+
+    def association_cursor(self, row: AssociationRow, query: AssociationQuery) -> Cursor:
+        """The cursor that continues an association listing after ``row``."""
+
+    def associations_from(self, arns: Sequence[str], limit: int) -> list[AssociationRow]:
+        """Outgoing associations of any of ``arns`` (an index lookup), at most ``limit``."""
+
+    def associations_to(self, arns: Sequence[str], limit: int) -> list[AssociationRow]:
+        """Incoming associations of any of ``arns`` (an index lookup), at most ``limit``."""
+
+
+class Transaction(
+    RegistryTransaction,
+    EventTransaction,
+    EndpointTransaction,
+    MetricsTransaction,
+    LineageTransaction,
+    Protocol,
+):
     """Reads and writes inside one transaction; obtained from ``Store.read()`` / ``Store.write()``."""
 
 

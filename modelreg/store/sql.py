@@ -24,6 +24,8 @@ from modelreg.store.base import (
 )
 from modelreg.store.sql_endpoints import EndpointQueries
 from modelreg.store.sql_events import EventQueries
+from modelreg.store.sql_lineage import LineageQueries
+from modelreg.store.sql_metrics import MetricsQueries
 from modelreg.store.sql_rows import from_row
 
 G = schema.model_package_groups
@@ -134,7 +136,7 @@ def _list_packages_stmt(
     return stmt.order_by(*order).limit(_b("limit"))
 
 
-class SqlTransaction(EventQueries, EndpointQueries):
+class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueries):
     """``Transaction`` over one SQLAlchemy connection (see ``modelreg.store.base``)."""
 
     def __init__(self, conn: Connection, *, lock_rows: bool) -> None:

@@ -1,0 +1,240 @@
+"""SQL for the lineage half of the store: associations between lineage entities (the entities
+themselves are ``named_resources`` rows) and the insert-if-absent that lets automatic lineage share
+entities between concurrent registrations without aborting either transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from modelreg.store import schema
+from modelreg.store.base import AssociationQuery, AssociationRow, Cursor, DuplicateKey, NamedResource
+from modelreg.store.sql_rows import from_row
+
+L = schema.lineage_associations
+R = schema.named_resources
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_b = sa.bindparam
+_IN_CHUNK = 500  # ARNs per IN (...) list
+
+_GET = L.select().where(L.c.source_arn == _b("src"), L.c.destination_arn == _b("dst"))
+_GET_RESOURCE = R.select().where(R.c.region == _b("region"), R.c.kind == _b("kind"), R.c.name == _b("name"))
+
+_GET_MANY = R.select().where(
+    R.c.region == _b("region"),
+    R.c.kind.in_(_b("kinds", expanding=True)),
+    R.c.name.in_(_b("names", expanding=True)),
+)
+
+
+@cache
+def _insert_ignoring_conflicts(dialect_name: str, table_name: str) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING <first key column>``: a collision (even with a
+    row another transaction has not committed yet: the insert waits for it) neither raises nor
+    aborts the transaction; it returns no row."""
+    table = schema.metadata.tables[table_name]
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    first_key = table.c.id if "id" in table.c else table.c.source_arn
+    return dialect.insert(table).on_conflict_do_nothing().returning(first_key)
+
+
+#: sortable columns of ListAssociations (types may be NULL: they sort as "")
+_SORT_COLUMNS: dict[str, sa.ColumnElement[Any]] = {
+    "CreationTime": L.c.created_us,
+    "SourceArn": L.c.source_arn,
+    "DestinationArn": L.c.destination_arn,
+    "SourceType": sa.func.coalesce(L.c.source_type, ""),
+    "DestinationType": sa.func.coalesce(L.c.destination_type, ""),
+}
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@cache
+def _list_stmt(sort_by: str, descending: bool, paged: bool, filters: frozenset[str]) -> sa.Select[Any]:
+    columns = [_SORT_COLUMNS[sort_by], L.c.source_arn, L.c.destination_arn]
+    if sort_by == "SourceArn":
+        columns = [L.c.source_arn, L.c.destination_arn]
+    stmt = L.select()
+    if paged:
+        left = sa.tuple_(*columns)
+        right = sa.tuple_(*[_b(f"after_{i}") for i in range(len(columns))])
+        stmt = stmt.where(left < right if descending else left > right)
+    equal = {
+        "source_arn": L.c.source_arn,
+        "destination_arn": L.c.destination_arn,
+        "source_type": L.c.source_type,
+        "destination_type": L.c.destination_type,
+        "association_type": L.c.association_type,
+    }
+    for name, column in equal.items():
+        if name in filters:
+            stmt = stmt.where(column == _b(name))
+    if "arn_prefix" in filters:
+        stmt = stmt.where(L.c.source_arn.like(_b("arn_prefix"), escape="\\"))
+    if "created_after_us" in filters:
+        stmt = stmt.where(L.c.created_us >= _b("created_after_us"))
+    if "created_before_us" in filters:
+        stmt = stmt.where(L.c.created_us <= _b("created_before_us"))
+    order = [c.desc() if descending else c.asc() for c in columns]
+    return stmt.order_by(*order).limit(_b("limit"))
+
+
+def _values(row: AssociationRow) -> dict[str, Any]:
+    return {
+        "source_arn": row.source_arn,
+        "destination_arn": row.destination_arn,
+        "association_type": row.association_type,
+        "source_type": row.source_type,
+        "destination_type": row.destination_type,
+        "created_us": row.created_us,
+        "body": _dumps(row.body),
+    }
+
+
+class LineageQueries:
+    """``LineageTransaction`` (see ``modelreg.store.base``) over ``self.conn``; mixed into SqlTransaction."""
+
+    conn: Connection
+
+    def _insert_ignoring_conflicts(self, table: sa.Table) -> Any:
+        return _insert_ignoring_conflicts(self.conn.dialect.name, table.name)
+
+    def insert_resource_if_absent(self, resource: NamedResource) -> tuple[NamedResource, bool]:
+        values = {
+            "region": resource.region,
+            "kind": resource.kind,
+            "name": resource.name,
+            "arn": resource.arn,
+            "created_us": resource.created_us,
+            "body": _dumps(resource.body),
+        }
+        new_id = self.conn.execute(self._insert_ignoring_conflicts(R), values).scalar()
+        if new_id is not None:
+            resource.id = new_id
+            return resource, True
+        row = self.conn.execute(
+            _GET_RESOURCE, {"region": resource.region, "kind": resource.kind, "name": resource.name}
+        ).one()
+        return from_row(NamedResource, row), False
+
+    def get_resources(
+        self, region: str, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], NamedResource]:
+        if not keys:
+            return {}
+        wanted = set(keys)
+        params = {
+            "region": region,
+            "kinds": sorted({k for k, _ in wanted}),
+            "names": sorted({n for _, n in wanted}),
+        }
+        found = (from_row(NamedResource, r) for r in self.conn.execute(_GET_MANY, params))
+        return {(r.kind, r.name): r for r in found if (r.kind, r.name) in wanted}
+
+    def insert_resources(self, resources: Sequence[NamedResource]) -> None:
+        if not resources:
+            return
+        values = [
+            {
+                "region": r.region,
+                "kind": r.kind,
+                "name": r.name,
+                "arn": r.arn,
+                "created_us": r.created_us,
+                "body": _dumps(r.body),
+            }
+            for r in resources
+        ]
+        try:
+            self.conn.execute(R.insert(), values)
+        except sa.exc.IntegrityError as exc:
+            raise DuplicateKey(resources[0].name) from exc
+
+    def insert_association(self, row: AssociationRow) -> bool:
+        return self.conn.execute(self._insert_ignoring_conflicts(L), _values(row)).scalar() is not None
+
+    def insert_associations(self, rows: Sequence[AssociationRow]) -> None:
+        if not rows:
+            return
+        try:
+            self.conn.execute(L.insert(), [_values(row) for row in rows])
+        except sa.exc.IntegrityError as exc:
+            raise DuplicateKey(rows[0].destination_arn) from exc
+
+    def get_association(self, source_arn: str, destination_arn: str) -> AssociationRow | None:
+        found = self.conn.execute(_GET, {"src": source_arn, "dst": destination_arn}).first()
+        return from_row(AssociationRow, found) if found else None
+
+    def delete_association(self, source_arn: str, destination_arn: str) -> bool:
+        result = self.conn.execute(
+            L.delete().where(L.c.source_arn == source_arn, L.c.destination_arn == destination_arn)
+        )
+        return bool(result.rowcount)
+
+    def delete_associations_of(self, arn: str) -> int:
+        outgoing = self.conn.execute(L.delete().where(L.c.source_arn == arn)).rowcount
+        incoming = self.conn.execute(L.delete().where(L.c.destination_arn == arn)).rowcount
+        return int(outgoing or 0) + int(incoming or 0)
+
+    def list_associations(
+        self, query: AssociationQuery, after: Cursor | None, limit: int
+    ) -> list[AssociationRow]:
+        params: dict[str, Any] = {
+            "source_arn": query.source_arn,
+            "destination_arn": query.destination_arn,
+            "source_type": query.source_type,
+            "destination_type": query.destination_type,
+            "association_type": query.association_type,
+            "created_after_us": query.created_after_us,
+            "created_before_us": query.created_before_us,
+            "limit": limit,
+        }
+        if query.arn_prefix is not None:
+            params["arn_prefix"] = _like_escape(query.arn_prefix) + "%"
+        filters = frozenset(k for k, v in params.items() if v is not None and k != "limit")
+        params.update({f"after_{i}": v for i, v in enumerate(after or ())})
+        stmt = _list_stmt(query.sort_by, query.descending, after is not None, filters)
+        return [from_row(AssociationRow, r) for r in self.conn.execute(stmt, params)]
+
+    def association_cursor(self, row: AssociationRow, query: AssociationQuery) -> Cursor:
+        key: dict[str, Any] = {
+            "CreationTime": row.created_us,
+            "DestinationArn": row.destination_arn,
+            "SourceType": row.source_type or "",
+            "DestinationType": row.destination_type or "",
+        }
+        if query.sort_by == "SourceArn":
+            return [row.source_arn, row.destination_arn]
+        return [key[query.sort_by], row.source_arn, row.destination_arn]
+
+    def associations_from(self, arns: Sequence[str], limit: int) -> list[AssociationRow]:
+        return self._edges(L.c.source_arn, arns, limit)
+
+    def associations_to(self, arns: Sequence[str], limit: int) -> list[AssociationRow]:
+        return self._edges(L.c.destination_arn, arns, limit)
+
+    def _edges(self, column: sa.Column[Any], arns: Sequence[str], limit: int) -> list[AssociationRow]:
+        found: list[AssociationRow] = []
+        unique = sorted(set(arns))
+        for start in range(0, len(unique), _IN_CHUNK):
+            if len(found) >= limit:
+                break
+            chunk = unique[start : start + _IN_CHUNK]
+            stmt = (
+                L.select()
+                .where(column.in_(chunk))
+                .order_by(L.c.source_arn, L.c.destination_arn)
+                .limit(limit - len(found))
+            )
+            found.extend(from_row(AssociationRow, r) for r in self.conn.execute(stmt))
+        return found
