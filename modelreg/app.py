@@ -185,10 +185,11 @@ class FrontDoor:
                 response = await self._aws_entry(Request(scope, receive))
                 await response(scope, receive, send)
                 return
+            # InvokeEndpoint has no query string; S3 POSTs always do (?uploads, ?uploadId=, ?delete)
+            if post and not scope.get("query_string") and is_invocation(path):
+                await self._runtime_entry(scope, receive, send)
+                return
             if self._s3 is not None and is_s3_request(scope):  # signed for s3, or not for us
                 await self._s3(scope, receive, send)
-                return
-            if post and is_invocation(path):
-                await self._runtime_entry(scope, receive, send)
                 return
         await self.app(scope, receive, send)

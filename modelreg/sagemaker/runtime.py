@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from urllib.parse import unquote
 
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from modelreg import arns
-from modelreg.aws.auth import Authenticator, SignedRequest
+from modelreg.aws.auth import Authenticator, NoAuth, SignedRequest
 from modelreg.config import Settings
 from modelreg.errors import ServiceError
 from modelreg.serving.base import (
@@ -73,6 +74,7 @@ class RuntimeApi:
         self.settings = settings
         self.authenticator = authenticator
         self.backend = backend
+        self._trusting = isinstance(authenticator, NoAuth)  # only reads the credential scope
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = str(uuid.uuid4())
@@ -97,7 +99,10 @@ class RuntimeApi:
     async def _invoke(self, scope: Scope, receive: Receive) -> InvocationResult:
         path: str = scope["path"]
         name = unquote(path[len(_PREFIX) : -len(_SUFFIX)])
-        headers = Headers(scope=scope)
+        # the few headers this needs, in one pass (header names arrive lower-cased)
+        headers: Mapping[str, str] = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        if not self._trusting:  # signature checks need repeated headers kept
+            headers = Headers(scope=scope)
         body = await _read_body(receive)
         raw_path = scope.get("raw_path", path.encode()).decode("latin-1")
         if scope.get("query_string"):

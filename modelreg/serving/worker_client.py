@@ -67,9 +67,8 @@ class WorkerClient:
         except OSError as exc:
             raise WorkerConnectionError(str(exc)) from None
         try:
-            response, keep = await asyncio.wait_for(
-                self._exchange(reader, writer, payload), timeout or self.timeout
-            )
+            async with asyncio.timeout(timeout or self.timeout):  # no extra task, unlike wait_for
+                response, keep = await self._exchange(reader, writer, payload)
         except (OSError, EOFError, httptools.HttpParserError) as exc:
             writer.close()
             if not fresh:  # a kept-alive connection the worker closed meanwhile: one more try on a new one
