@@ -6,20 +6,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from modelreg.api import common
 from modelreg.events.delivery import delivery_json
-from modelreg.store.base import DeliveryQuery, Store
+from modelreg.store.base import DeliveryQuery
 
 STATUSES = ("pending", "succeeded", "dead")
-
-
-def _store(request: Request) -> Store:
-    return request.app.state.store
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse(
-        {"error": "NotFound" if status == 404 else "BadRequest", "message": message}, status_code=status
-    )
 
 
 async def list_deliveries(request: Request) -> JSONResponse:
@@ -28,35 +19,35 @@ async def list_deliveries(request: Request) -> JSONResponse:
     q = request.query_params
     status = q.get("status")
     if status is not None and status not in STATUSES:
-        return _error(400, f"status must be one of {', '.join(STATUSES)}")
+        return common.error(400, f"status must be one of {', '.join(STATUSES)}")
     try:
         limit = min(500, max(1, int(q.get("limit", "100"))))
         before = int(q["before"]) if "before" in q else None
     except ValueError:
-        return _error(400, "limit and before must be integers")
+        return common.error(400, "limit and before must be integers")
     query = DeliveryQuery(rule_name=q.get("rule"), status=status)
-    with _store(request).read() as tx:
+    with common.store(request).read() as tx:
         rows = tx.list_deliveries(query, before, limit)
     return JSONResponse({"deliveries": [delivery_json(d) for d in rows]})
 
 
 async def get_delivery(request: Request) -> JSONResponse:
     delivery_id = request.path_params["id"]
-    with _store(request).read() as tx:
+    with common.store(request).read() as tx:
         delivery = tx.get_delivery(delivery_id)
         attempts = tx.list_attempts(delivery_id) if delivery else []
     if delivery is None:
-        return _error(404, f"delivery {delivery_id} does not exist")
+        return common.error(404, f"delivery {delivery_id} does not exist")
     return JSONResponse(delivery_json(delivery, attempts))
 
 
 async def redeliver(request: Request) -> JSONResponse:
     """Send a delivery again now, whatever its status (a dead letter, or one that succeeded)."""
     delivery_id = request.path_params["id"]
-    with _store(request).write() as tx:
+    with common.store(request).write() as tx:
         delivery = tx.get_delivery(delivery_id)
         if delivery is None:
-            return _error(404, f"delivery {delivery_id} does not exist")
+            return common.error(404, f"delivery {delivery_id} does not exist")
         delivery.status = "pending"
         delivery.next_attempt_us = 0
         tx.update_delivery(delivery)

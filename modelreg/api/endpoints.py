@@ -20,19 +20,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from modelreg import arns
-from modelreg.aws.dispatch import RequestContext
-from modelreg.aws.protocol import new_request_id, signed_request
+from modelreg.api import common
 from modelreg.errors import ServiceError
 from modelreg.sagemaker import endpoints
 from modelreg.store.base import DeploymentRow
-
-
-def _region(request: Request) -> str:
-    return request.query_params.get("region") or request.app.state.settings.default_region
-
-
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message}, status_code=status)
 
 
 def _time(us: int | None) -> float | None:
@@ -72,11 +63,13 @@ def _change_json(rows: list[DeploymentRow]) -> dict[str, Any]:
 
 async def endpoint_history(request: Request) -> JSONResponse:
     name = request.path_params["name"]
-    arn = arns.sagemaker(_region(request), request.app.state.settings.account_id, "endpoint", name)
+    arn = arns.sagemaker(common.region(request), request.app.state.settings.account_id, "endpoint", name)
     with request.app.state.store.read() as tx:
         rows = tx.list_deployments(endpoint_arn=arn)
     if not rows:
-        return _error(404, "NotFound", f"Endpoint {arn} does not exist and has no history.")
+        return common.error(
+            404, code="NotFound", message=f"Endpoint {arn} does not exist and has no history."
+        )
     changes: dict[int, list[DeploymentRow]] = {}
     for row in rows:
         changes.setdefault(row.change, []).append(row)
@@ -91,7 +84,7 @@ async def endpoint_history(request: Request) -> JSONResponse:
 
 async def endpoint_workers(request: Request) -> JSONResponse:
     name = request.path_params["name"]
-    arn = arns.sagemaker(_region(request), request.app.state.settings.account_id, "endpoint", name)
+    arn = arns.sagemaker(common.region(request), request.app.state.settings.account_id, "endpoint", name)
     workers = request.app.state.backend.workers(arn)
     return JSONResponse(
         {
@@ -108,45 +101,37 @@ async def rollback(request: Request) -> JSONResponse:
     state = request.app.state
     body = await request.body()
     try:
-        principal = state.authenticator.authenticate(signed_request(request, body))
+        ctx = common.caller_context(request, body, "RollbackEndpoint")
         options = json.loads(body) if body.strip() else {}
         to_change = options.get("toChange") if isinstance(options, dict) else None
         if to_change is not None and not isinstance(to_change, int):
-            return _error(400, "BadRequest", "toChange must be a change number (an integer).")
+            return common.error(400, "toChange must be a change number (an integer).")
     except ServiceError as error:
-        return _error(error.status, error.code, error.message)
+        return common.error(error.status, error.message, error.code)
     except ValueError:
-        return _error(400, "BadRequest", 'The body must be JSON: {} or {"toChange": N}.')
-    if request.query_params.get("region"):
-        principal = type(principal)(**{**principal.__dict__, "region": request.query_params["region"]})
-    ctx = RequestContext(
-        principal,
-        new_request_id(),
-        state.settings,
-        state.store,
-        operation="RollbackEndpoint",
-        signals=state.signals,
-    )
+        return common.error(400, 'The body must be JSON: {} or {"toChange": N}.')
     try:
         with state.store.read() as tx:
             endpoints.get_endpoint(tx, ctx, request.path_params["name"])
     except ServiceError as error:
-        return _error(404, "NotFound", error.message)
+        return common.error(404, error.message)
     try:
         result = endpoints.rollback(ctx, request.path_params["name"], to_change)
     except ServiceError as error:
-        return _error(400, error.code, error.message)
+        return common.error(400, error.message, error.code)
     return JSONResponse(result, status_code=202)
 
 
 async def package_deployments(request: Request) -> JSONResponse:
     group, version = request.path_params["group"], request.path_params["version"]
-    arn = arns.model_package(_region(request), request.app.state.settings.account_id, group, version)
+    arn = arns.model_package(common.region(request), request.app.state.settings.account_id, group, version)
     with request.app.state.store.read() as tx:
         rows = tx.list_deployments(package_arn=arn)
         exists = tx.get_package_by_arn(arn) is not None
     if not rows and not exists:
-        return _error(404, "NotFound", f"ModelPackage {arn} does not exist and was never deployed.")
+        return common.error(
+            404, code="NotFound", message=f"ModelPackage {arn} does not exist and was never deployed."
+        )
     return JSONResponse(
         {
             "ModelPackageArn": arn,

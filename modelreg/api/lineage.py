@@ -25,14 +25,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from modelreg import arns
+from modelreg.api import common
 from modelreg.sagemaker.lineage import package_artifact
 from modelreg.sagemaker.lineage_entities import entity_name, find_by_arn
 from modelreg.sagemaker.lineage_query import MAX_DEPTH, Graph, Vertex, walk
 from modelreg.store.base import DeploymentRow, Transaction
-
-
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message}, status_code=status)
 
 
 def _time(us: int | None) -> float | None:
@@ -96,13 +93,15 @@ async def version_lineage(request: Request) -> JSONResponse:
     try:
         depth = int(request.query_params.get("depth", MAX_DEPTH))
     except ValueError:
-        return _error(400, "BadRequest", "depth must be a number of associations (0 to 10).")
+        return common.error(
+            400, code="BadRequest", message="depth must be a number of associations (0 to 10)."
+        )
     if not 0 <= depth <= MAX_DEPTH:
-        return _error(400, "BadRequest", "depth must be between 0 and 10.")
+        return common.error(400, "depth must be between 0 and 10.")
     with request.app.state.store.read() as tx:
         row = tx.get_package_by_arn(arn)
         if row is None:
-            return _error(404, "NotFound", f"ModelPackage {arn} does not exist.")
+            return common.error(404, f"ModelPackage {arn} does not exist.")
         artifact = package_artifact(tx, row)
         if artifact is None:
             return JSONResponse({"modelPackageArn": arn, "artifactArn": None, "vertices": [], "edges": []})

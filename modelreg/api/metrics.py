@@ -28,10 +28,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from modelreg import arns
+from modelreg.api import common
 from modelreg.errors import ValidationException
 from modelreg.sagemaker import compare, pagination, promotion
 from modelreg.sagemaker.common import us_to_epoch
-from modelreg.store.base import GroupRow, PackageQuery, PackageRow, Store, Transaction
+from modelreg.store.base import GroupRow, PackageQuery, PackageRow, Transaction
 
 MAX_COMPARE = 20
 APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
@@ -54,22 +55,8 @@ class NotFound(Exception):
     pass
 
 
-def _store(request: Request) -> Store:
-    return request.app.state.store
-
-
-def _region(request: Request) -> str:
-    return request.query_params.get("region") or request.app.state.settings.default_region
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse(
-        {"error": "NotFound" if status == 404 else "BadRequest", "message": message}, status_code=status
-    )
-
-
 def _group(request: Request, tx: Transaction) -> GroupRow:
-    region, name = _region(request), request.path_params["group"]
+    region, name = common.region(request), request.path_params["group"]
     group = tx.get_group(region, name)
     if group is None or group.id is None:
         arn = arns.model_package_group(region, request.app.state.settings.account_id, name)
@@ -118,9 +105,9 @@ def _answer(handler: Any) -> Any:
         try:
             return handler(request)
         except BadRequest as exc:
-            return _error(400, str(exc))
+            return common.error(400, str(exc))
         except NotFound as exc:
-            return _error(404, str(exc))
+            return common.error(404, str(exc))
 
     endpoint.__doc__ = handler.__doc__
     return endpoint
@@ -143,7 +130,7 @@ def _version(request: Request, tx: Transaction) -> PackageRow:
 @_answer
 def version_metrics(request: Request) -> JSONResponse:
     """The version's metrics by name, and every metrics file it names with how reading it went."""
-    with _store(request).read() as tx:
+    with common.store(request).read() as tx:
         row = _version(request, tx)
         metrics = tx.metrics_of([row.arn])[row.arn]
         sources = tx.list_metric_sources([row.arn])
@@ -160,7 +147,7 @@ def version_metrics(request: Request) -> JSONResponse:
 @_answer
 def reread_metrics(request: Request) -> JSONResponse:
     """Read the version's metrics files again (its numbers are replaced once they are read)."""
-    with _store(request).write() as tx:
+    with common.store(request).write() as tx:
         row = _version(request, tx)
         count = tx.reset_metric_sources(row.arn, time.time_ns() // 1000)
     if count:
@@ -198,7 +185,7 @@ def _compare_query(request: Request) -> tuple[list[int], str]:
 def compare_versions(request: Request) -> JSONResponse:
     """Metrics side by side with deltas against the baseline, and what else differs."""
     versions, basis = _compare_query(request)
-    with _store(request).read() as tx:
+    with common.store(request).read() as tx:
         group = _group(request, tx)
         assert group.id is not None
         found = {v: tx.get_package_version(group.id, v) for v in versions}
@@ -232,7 +219,7 @@ def metric_trend(request: Request) -> JSONResponse:
     metric = request.path_params["metric"]
     limit = _int(request, "limit", 1000, 1, 1000)
     status = _status(request)
-    with _store(request).read() as tx:
+    with common.store(request).read() as tx:
         group = _group(request, tx)
         assert group.id is not None
         query = {"group": group.arn, "metric": metric, "status": status}
@@ -282,7 +269,7 @@ def sorted_packages(request: Request) -> JSONResponse:
     metric, descending = _sort(request)
     status = _status(request)
     limit = _int(request, "limit", 50, 1, 500)
-    with _store(request).read() as tx:
+    with common.store(request).read() as tx:
         group = _group(request, tx)
         assert group.id is not None
         query = {"group": group.arn, "metric": metric, "desc": descending, "status": status}

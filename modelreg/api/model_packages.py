@@ -7,32 +7,20 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from modelreg import arns
+from modelreg.api import common
 from modelreg.sagemaker.history import as_json
-from modelreg.store.base import Store
-
-
-def _store(request: Request) -> Store:
-    return request.app.state.store
-
-
-def _region(request: Request) -> str:
-    return request.query_params.get("region") or request.app.state.settings.default_region
-
-
-def _not_found(message: str) -> JSONResponse:
-    return JSONResponse({"error": "NotFound", "message": message}, status_code=404)
 
 
 async def version_history(request: Request) -> JSONResponse:
     """Every approval and lifecycle change of ``{group}/{version}``, oldest first; kept after a delete."""
     group, version = request.path_params["group"], request.path_params["version"]
     settings = request.app.state.settings
-    arn = arns.model_package(_region(request), settings.account_id, group, version)
-    with _store(request).read() as tx:
+    arn = arns.model_package(common.region(request), settings.account_id, group, version)
+    with common.store(request).read() as tx:
         entries = tx.list_history(arn)
         exists = tx.get_package_by_arn(arn) is not None
     if not entries and not exists:
-        return _not_found(f"ModelPackage {arn} does not exist and has no history.")
+        return common.error(404, f"ModelPackage {arn} does not exist and has no history.")
     return JSONResponse({"ModelPackageArn": arn, "history": [as_json(e) for e in entries]})
 
 

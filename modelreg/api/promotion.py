@@ -17,32 +17,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from modelreg import arns
+from modelreg.api import common
 from modelreg.sagemaker import promotion
-from modelreg.store.base import NamedResource, Store
+from modelreg.store.base import NamedResource
 
 #: a policy of MAX_GATES gates fits many times over
 MAX_BODY_BYTES = 64 * 1024
-
-
-def _store(request: Request) -> Store:
-    return request.app.state.store
-
-
-def _region(request: Request) -> str:
-    return request.query_params.get("region") or request.app.state.settings.default_region
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse(
-        {"error": "NotFound" if status == 404 else "BadRequest", "message": message}, status_code=status
-    )
 
 
 def _no_group(request: Request, region: str) -> JSONResponse:
     arn = arns.model_package_group(
         region, request.app.state.settings.account_id, request.path_params["group"]
     )
-    return _error(404, f"ModelPackageGroup {arn} does not exist.")
+    return common.error(404, f"ModelPackageGroup {arn} does not exist.")
 
 
 def _policy_json(group_name: str, resource: NamedResource) -> dict[str, Any]:
@@ -55,32 +42,32 @@ def _policy_json(group_name: str, resource: NamedResource) -> dict[str, Any]:
 
 
 async def get_policy(request: Request) -> JSONResponse:
-    region, name = _region(request), request.path_params["group"]
-    with _store(request).read() as tx:
+    region, name = common.region(request), request.path_params["group"]
+    with common.store(request).read() as tx:
         group = tx.get_group(region, name)
         resource = promotion.get_policy_resource(tx, region, name) if group else None
     if group is None:
         return _no_group(request, region)
     if resource is None:
-        return _error(404, f"Model package group {group.name} has no promotion policy.")
+        return common.error(404, f"Model package group {group.name} has no promotion policy.")
     return JSONResponse(_policy_json(group.name, resource))
 
 
 async def put_policy(request: Request) -> JSONResponse:
     """Set (create or replace) the policy; answers with it as stored (defaults filled in)."""
-    region, name = _region(request), request.path_params["group"]
+    region, name = common.region(request), request.path_params["group"]
     raw = await request.body()
     if len(raw) > MAX_BODY_BYTES:
-        return _error(400, f"The promotion policy is larger than {MAX_BODY_BYTES} bytes.")
+        return common.error(400, f"The promotion policy is larger than {MAX_BODY_BYTES} bytes.")
     try:
         document = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        return _error(400, f"The promotion policy is not valid JSON: {exc}")
+        return common.error(400, f"The promotion policy is not valid JSON: {exc}")
     try:
         policy = promotion.parse_policy(document)
     except promotion.PolicyError as exc:
-        return _error(400, str(exc))
-    with _store(request).write() as tx:
+        return common.error(400, str(exc))
+    with common.store(request).write() as tx:
         group = tx.get_group(region, name, for_update=True)
         if group is None:
             return _no_group(request, region)
@@ -89,13 +76,13 @@ async def put_policy(request: Request) -> JSONResponse:
 
 
 async def delete_policy(request: Request) -> Response:
-    region, name = _region(request), request.path_params["group"]
-    with _store(request).write() as tx:
+    region, name = common.region(request), request.path_params["group"]
+    with common.store(request).write() as tx:
         group = tx.get_group(region, name, for_update=True)
         if group is None:
             return _no_group(request, region)
         if not promotion.delete_policy(tx, region, group.name):
-            return _error(404, f"Model package group {group.name} has no promotion policy.")
+            return common.error(404, f"Model package group {group.name} has no promotion policy.")
     return Response(status_code=204)
 
 

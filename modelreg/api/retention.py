@@ -15,14 +15,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from modelreg.aws.dispatch import RequestContext
-from modelreg.aws.protocol import new_request_id, signed_request
+from modelreg.api import common
 from modelreg.errors import ServiceError, ValidationException
 from modelreg.sagemaker import retention
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": "NotFound" if status == 404 else "BadRequest", "message": message}, status)
 
 
 def _number(options: dict, key: str, kind: type) -> float | None:
@@ -42,7 +37,7 @@ async def cleanup(request: Request) -> JSONResponse:
     state = request.app.state
     body = await request.body()
     try:
-        principal = state.authenticator.authenticate(signed_request(request, body))
+        ctx = common.caller_context(request, body, "CleanupModelPackageGroup")
         options = json.loads(body) if body.strip() else {}
         if not isinstance(options, dict):
             raise ValidationException("The body must be a JSON object.")
@@ -50,14 +45,9 @@ async def cleanup(request: Request) -> JSONResponse:
         older = _number(options, "rejectedOlderThanSeconds", float)
         dry_run = bool(options.get("dryRun", False))
     except ValueError:
-        return _error(400, "The body must be JSON.")
+        return common.error(400, "The body must be JSON.")
     except ServiceError as error:
-        return _error(error.status if error.status != 400 else 400, error.message)
-    if request.query_params.get("region"):
-        principal = type(principal)(**{**principal.__dict__, "region": request.query_params["region"]})
-    ctx = RequestContext(
-        principal, new_request_id(), state.settings, state.store, operation="CleanupModelPackageGroup"
-    )
+        return common.error(error.status, error.message)
     artifacts = state.artifacts
 
     def work() -> dict:
@@ -74,7 +64,7 @@ async def cleanup(request: Request) -> JSONResponse:
         result = await run_in_threadpool(work)
     except ValidationException as error:
         status = 404 if "does not exist" in error.message else 400
-        return _error(status, error.message)
+        return common.error(status, error.message)
     return JSONResponse(result)
 
 

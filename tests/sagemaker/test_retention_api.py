@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -91,9 +92,17 @@ def test_bad_requests_are_400_and_unknown_groups_404(server: Server, group) -> N
     assert missing.status_code == 404 and "does not exist" in missing.json()["message"]
 
 
+def _own_copy(trained: Trained, folder: Path) -> Trained:
+    """The model in a file of this test's own: cleanup deletes the files it no longer needs."""
+    folder.mkdir()
+    tarball = Path(shutil.copy(trained.tarball, folder / "model.tar.gz"))
+    return Trained(tarball, trained.features, trained.expected, trained.image)
+
+
 def test_serving_versions_and_rollback_targets_are_kept(
-    server: Server, sm, unique, xgb_v1: Trained, xgb_v2: Trained
+    server: Server, sm, unique, tmp_path: Path, xgb_v1: Trained, xgb_v2: Trained
 ) -> None:
+    xgb_v1, xgb_v2 = _own_copy(xgb_v1, tmp_path / "v1"), _own_copy(xgb_v2, tmp_path / "v2")
     v1, v2 = register(sm, unique, xgb_v1), register(sm, unique, xgb_v2)
     register(sm, unique, xgb_v1, status="Rejected")  # v3
     deploy(sm, unique, v1)
@@ -116,6 +125,8 @@ def test_serving_versions_and_rollback_targets_are_kept(
     sm.delete_endpoint(EndpointName=unique)
     after = _gc(server.url, unique, keepLast=0).json()
     assert sorted(v["version"] for v in after["deleted"]) == [1, 2]
+    assert [a["uri"] for a in after["artifacts"]] == [xgb_v1.uri]  # v4 still uses v2's file
+    assert not xgb_v1.tarball.exists() and xgb_v2.tarball.exists()
 
 
 def test_the_cli_shows_a_dry_run_and_deletes(server: Server, sm, group) -> None:
