@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from modelreg.artifacts.base import CHUNK, ArtifactNotFound, ArtifactUnreadable, copy_hashing, too_large
+
+T = TypeVar("T")
 
 _NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "404", "NotFound"}
 
@@ -112,34 +115,31 @@ class S3ArtifactStore:
             raise too_large(uri, max_bytes)
         return data
 
-    def sha256(self, uri: str) -> str:
+    def _consume(self, uri: str, consume: Callable[[Iterator[bytes]], T]) -> T:
+        """``consume`` the object's bytes in chunks; a read cut off midway is ArtifactUnreadable."""
         from botocore.exceptions import BotoCoreError
 
         body, _ = self._get(uri)
-        digest = hashlib.sha256()
         try:
-            for chunk in body.iter_chunks(CHUNK):
-                digest.update(chunk)
+            return consume(body.iter_chunks(CHUNK))
         except (BotoCoreError, OSError) as exc:
             raise ArtifactUnreadable(
                 f"{uri} could not be read to the end from {self._where()}: {exc}"
             ) from None
         finally:
             body.close()
-        return digest.hexdigest()
+
+    def sha256(self, uri: str) -> str:
+        def digest(chunks: Iterator[bytes]) -> str:
+            hasher = hashlib.sha256()
+            for chunk in chunks:
+                hasher.update(chunk)
+            return hasher.hexdigest()
+
+        return self._consume(uri, digest)
 
     def fetch_to_file(self, uri: str, dest: Path) -> str:
-        from botocore.exceptions import BotoCoreError
-
-        body, _ = self._get(uri)
-        try:
-            return copy_hashing(body.iter_chunks(CHUNK), dest)
-        except (BotoCoreError, OSError) as exc:
-            raise ArtifactUnreadable(
-                f"{uri} could not be read to the end from {self._where()}: {exc}"
-            ) from None
-        finally:
-            body.close()
+        return self._consume(uri, lambda chunks: copy_hashing(chunks, dest))
 
     def size(self, uri: str) -> int:
         body, length = self._get(uri)

@@ -80,7 +80,5 @@ def list_endpoint_configs(ctx: RequestContext, params: dict[str, Any]) -> dict[s
 def delete_endpoint_config(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.write() as tx:
         config = get_endpoint_config(tx, ctx, params["EndpointConfigName"])
-        assert config.id is not None
-        tx.delete_resource(config.id)
-        tx.delete_tags(config.arn, [k for k, _ in tx.list_tags(config.arn)])
+        named.delete_with_tags(tx, config)
     return {}

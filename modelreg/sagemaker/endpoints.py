@@ -290,8 +290,7 @@ def delete_endpoint(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
         tx.end_deployments(endpoint.arn, now)
         _set_status(endpoint, DELETING, now)
         emit_state_change(tx, ctx, endpoint)
-        tx.delete_resource(endpoint.id)
-        tx.delete_tags(endpoint.arn, [k for k, _ in tx.list_tags(endpoint.arn)])
+        named.delete_with_tags(tx, endpoint)
         endpoint.body["Change"] = _last_change(tx, endpoint) + 1
         tx.insert_deployments(
             [

@@ -457,8 +457,7 @@ def remove(tx: Transaction, entity: NamedResource) -> None:
                 tx.delete_resource(index.id)
         _drop_name_index(tx, entity.region, entity.body.get("ArtifactName"))
     tx.delete_associations_of(entity.arn)
-    tx.delete_tags(entity.arn, [k for k, _ in tx.list_tags(entity.arn)])
-    tx.delete_resource(entity.id)
+    named.delete_with_tags(tx, entity)
 
 
 @operation("sagemaker", "DeleteArtifact")

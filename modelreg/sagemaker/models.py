@@ -163,7 +163,5 @@ def list_models(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
 def delete_model(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.write() as tx:
         model = get_model(tx, ctx, params["ModelName"])
-        assert model.id is not None
-        tx.delete_resource(model.id)
-        tx.delete_tags(model.arn, [k for k, _ in tx.list_tags(model.arn)])
+        named.delete_with_tags(tx, model)
     return {}

@@ -94,3 +94,10 @@ def list_page(
     page = rows[start : start + limit]
     token = pagination.encode_token([start + limit], params) if start + limit < len(rows) else None
     return page, token
+
+
+def delete_with_tags(tx: Transaction, resource: NamedResource) -> None:
+    """Delete a resource and its tags."""
+    assert resource.id is not None
+    tx.delete_resource(resource.id)
+    tx.delete_tags(resource.arn, [k for k, _ in tx.list_tags(resource.arn)])

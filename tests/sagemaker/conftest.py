@@ -1,10 +1,18 @@
-"""Models trained once per test session for the endpoint tests."""
+"""Models trained once per test session for the endpoint tests, and a runtime client."""
 
 from __future__ import annotations
 
 import pytest
 
+from tests.conftest import client
 from tests.sagemaker.trained_models import Trained, train_sklearn, train_xgboost
+from tests.server import Server
+
+
+@pytest.fixture
+def runtime(server: Server):
+    """A sagemaker-runtime client of the shared server."""
+    return client(server.url, "sagemaker-runtime")
 
 
 @pytest.fixture(scope="session")

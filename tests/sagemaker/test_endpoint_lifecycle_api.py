@@ -27,11 +27,6 @@ from tests.sagemaker.trained_models import (
 from tests.server import Server
 
 
-@pytest.fixture
-def runtime(server: Server):
-    return client(server.url, "sagemaker-runtime")
-
-
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -25,11 +25,6 @@ from tests.sagemaker.trained_models import (
 from tests.server import Server
 
 
-@pytest.fixture
-def runtime(server: Server):
-    return client(server.url, "sagemaker-runtime")
-
-
 def test_an_approved_xgboost_version_serves_the_models_own_predictions(
     sm, runtime, unique, xgb_v1: Trained
 ) -> None:
