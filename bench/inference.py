@@ -510,12 +510,13 @@ def verdicts(results: list[Result], startups: list[float], clients: list[int]) -
     out.append(report.Verdict(f"added latency at p50 < {ADDED_LATENCY_MS:g} ms (1 client)",
                               "modelreg http p50 - in-process p50", report._num(added, 3) + " ms",
                               None if added is None else added < ADDED_LATENCY_MS))  # fmt: skip
+    # the same client on both sides; with boto3 clients the client's own CPU decides (the ratios
+    # table shows boto3 / mlflow too)
     n = max(clients)
-    for mine in (MODELREG_HTTP, MODELREG_BOTO3):
-        ratio = compare(results, mine, MLFLOW_HTTP, n, "ops_per_s")
-        out.append(report.Verdict(f"req/s >= {MLFLOW_FACTOR:g}x mlflow models serve ({report._clients(n)})",
-                                  f"{mine} / {MLFLOW_HTTP}", report._times(ratio, 2),
-                                  None if ratio is None else ratio >= MLFLOW_FACTOR))  # fmt: skip
+    ratio = compare(results, MODELREG_HTTP, MLFLOW_HTTP, n, "ops_per_s")
+    out.append(report.Verdict(f"req/s >= {MLFLOW_FACTOR:g}x mlflow models serve ({report._clients(n)})",
+                              f"{MODELREG_HTTP} / {MLFLOW_HTTP}", report._times(ratio, 2),
+                              None if ratio is None else ratio >= MLFLOW_FACTOR))  # fmt: skip
     median = statistics.median(startups) if startups else None
     out.append(report.Verdict(f"CreateEndpoint -> InService < {STARTUP_S:g} s",
                               f"median of {len(startups)} endpoints", report._num(median, 2) + " s",
