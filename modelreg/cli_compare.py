@@ -8,12 +8,11 @@ printed as rich tables, or as the API's JSON with ``--json``.
 from __future__ import annotations
 
 import json
-import urllib.parse
 from typing import Any
 
 import click
 
-from modelreg.config import DEFAULT_PORT, env
+from modelreg.cli_options import call_api, endpoint_option, quoted, region_option
 
 MISSING = "—"
 
@@ -22,28 +21,15 @@ def fetch_comparison(
     endpoint: str, group: str, versions: tuple[int, ...], baseline: str, region: str | None
 ) -> dict[str, Any]:
     """The compare API's answer; ``ClickException`` with the server's message on an error."""
-    import httpx
-
-    from modelreg.api.client import api_request
 
     query = {"versions": ",".join(map(str, versions))}
     if baseline != "first":
         query["baseline"] = baseline
-    if region:
-        query["region"] = region
-    path = f"/api/model-package-groups/{urllib.parse.quote(group, safe='')}/compare"
-    url = f"{endpoint.rstrip('/')}{path}?{urllib.parse.urlencode(query)}"
-    try:
-        response = api_request("GET", url)
-    except httpx.HTTPError as exc:
-        raise click.ClickException(f"cannot reach modelreg at {endpoint}: {exc}") from None
-    try:
-        answer = json.loads(response.text) if response.text else None
-    except ValueError:
-        answer = None
-    if response.status_code != 200 or not isinstance(answer, dict):
-        message = answer.get("message") if isinstance(answer, dict) else None
-        raise click.ClickException(message or f"HTTP {response.status_code}: {response.text[:200]}")
+    _, answer = call_api(
+        "GET", endpoint, f"/api/model-package-groups/{quoted(group)}/compare", region=region, query=query
+    )
+    if not isinstance(answer, dict):
+        raise click.ClickException("modelreg answered the comparison with something that is not JSON")
     return answer
 
 
@@ -122,15 +108,8 @@ def render(answer: dict[str, Any], console: Any) -> None:
 
 
 @click.command("compare")
-@click.option(
-    "--endpoint",
-    default=lambda: env("ENDPOINT", f"http://127.0.0.1:{DEFAULT_PORT}"),
-    show_default=f"http://127.0.0.1:{DEFAULT_PORT}",
-    help="The modelreg server. [env MODELREG_ENDPOINT]",
-)
-@click.option(
-    "--region", default=None, help="Region of the model package group. Default: the server's default region."
-)
+@endpoint_option
+@region_option
 @click.option(
     "--baseline",
     type=click.Choice(["first", "approved"]),

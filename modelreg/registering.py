@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -31,6 +32,7 @@ IMAGES = {
 #: the file each framework's container loads from model.tar.gz
 MODEL_FILES = {"xgboost": "xgboost-model", "sklearn": "model.joblib"}
 DEFAULT_BUCKET = "modelreg-artifacts"
+_NOT_IN_METADATA = re.compile(r"[^\w .:/=+\-@]")
 
 
 class RegisterError(Exception):
@@ -44,6 +46,12 @@ class Registered:
     model_data_url: str
     sha256: str
     metrics_url: str | None
+
+
+def metadata_value(text: str) -> str:
+    """``text`` as a CustomerMetadataProperties value SageMaker accepts: at most 256 characters of
+    letters, digits, spaces and ``_.:/=+-@`` (anything else becomes ``_``)."""
+    return _NOT_IN_METADATA.sub("_", text)[:256]
 
 
 def guess_framework(model: Path) -> str:
@@ -163,9 +171,9 @@ def register(
         metrics_url = f"s3://{bucket}/{metrics_key}"
 
     properties = {**(meta or {}), "modelreg:model_sha256": sha, "modelreg:framework": framework}
-    properties["modelreg:command"] = (command or shlex.join(sys.argv))[:1024]
+    properties["modelreg:command"] = metadata_value(command or shlex.join(sys.argv))
     for n, uri in enumerate(datasets, start=1):
-        properties[f"modelreg:dataset:{n}"] = uri
+        properties[f"modelreg:dataset:{n}"] = metadata_value(uri)
     if lineage:
         properties["modelreg:git_commit"] = lineage["commit"]
         properties["modelreg:git_dirty"] = lineage["dirty"]

@@ -116,3 +116,11 @@ def test_the_python_helper_registers_a_scikit_learn_model(
     with pytest.raises(RegisterError, match="framework"):
         (tmp_path / "weights.bin").write_bytes(b"?")
         modelreg.register(unique, tmp_path / "weights.bin", endpoint_url=server.url)
+
+
+def test_metadata_values_are_what_sagemaker_accepts() -> None:
+    from modelreg.registering import metadata_value
+
+    assert metadata_value("python train.py --lr=0.1 -k 'a, b'") == "python train.py --lr=0.1 -k _a_ b_"
+    assert metadata_value("s3://data/train v2.csv") == "s3://data/train v2.csv"
+    assert len(metadata_value("x" * 500)) == 256
