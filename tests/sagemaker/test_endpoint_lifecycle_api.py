@@ -314,3 +314,28 @@ def test_endpoint_state_changes_are_events_rules_deliver(tmp_path: Path, xgb_v1:
     finally:
         srv.stop()
         receiver.stop()
+
+
+def test_under_sigv4_invocations_must_be_signed_by_a_known_key(tmp_path: Path, xgb_v1: Trained) -> None:
+    import json
+
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps({"keys": [{"access_key_id": "AKIAOPS", "secret_access_key": "ops-secret"}]}))
+    srv = Server(tmp_path, args=["--auth", "sigv4", "--keys", str(keys)]).start()
+    try:
+        sm = client(srv.url, access_key="AKIAOPS", secret="ops-secret")
+        deploy(sm, "guarded", register(sm, "g", xgb_v1))
+        assert wait_settled(sm, "guarded")["EndpointStatus"] == "InService"
+        runtime = client(srv.url, "sagemaker-runtime", access_key="AKIAOPS", secret="ops-secret")
+        np.testing.assert_allclose(predictions(runtime, "guarded", xgb_v1), xgb_v1.expected[:3], rtol=1e-6)
+
+        forged = client(srv.url, "sagemaker-runtime", access_key="AKIAOPS", secret="wrong")
+        with pytest.raises(ClientError) as refused:
+            predictions(forged, "guarded", xgb_v1)
+        assert refused.value.response["Error"]["Code"] == "InvalidSignatureException"
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        unsigned = httpx.post(f"{srv.url}/endpoints/guarded/invocations", content=xgb_v1.csv_rows(1))
+        assert unsigned.status_code == 403
+        assert httpx.post(f"{srv.url}/api/endpoints/guarded/rollback").status_code == 403
+    finally:
+        srv.stop()
