@@ -147,7 +147,8 @@ def create_endpoint(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
                 "EndpointArn": arn,
                 "EndpointConfigName": config["EndpointConfigName"],
                 "CreationTime": us_to_epoch(now),
-                "Change": 1,
+                # an endpoint re-created under a deleted one's name continues its history's numbering
+                "Change": 1 + max((r.change for r in tx.list_deployments(endpoint_arn=arn)), default=0),
                 "Variants": desired_variants(tx, ctx, config),
                 "Serving": None,
             }
@@ -322,6 +323,8 @@ def rollback(ctx: RequestContext, name: str, to_change: int | None = None) -> di
         _require_in_service(endpoint, "roll back")
         serving = endpoint.body.get("Serving") or {}
         rows = tx.list_deployments(endpoint_arn=endpoint.arn)
+        created = max(r.change for r in rows if r.action == "Create")  # this endpoint, not a deleted namesake
+        rows = [r for r in rows if r.change >= created]
         live_changes = sorted({r.change for r in rows if r.live_us is not None and r.action != "Delete"})
         if to_change is None:
             earlier = [c for c in live_changes if c < serving.get("Change", 0)]

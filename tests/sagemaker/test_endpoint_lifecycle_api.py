@@ -339,3 +339,24 @@ def test_under_sigv4_invocations_must_be_signed_by_a_known_key(tmp_path: Path, x
         assert httpx.post(f"{srv.url}/api/endpoints/guarded/rollback").status_code == 403
     finally:
         srv.stop()
+
+
+def test_an_endpoint_recreated_under_a_deleted_name_has_its_own_changes(
+    server: Server, sm, runtime, unique, xgb_v1: Trained, xgb_v2: Trained
+) -> None:
+    v1, v2 = register(sm, unique, xgb_v1), register(sm, unique, xgb_v2)
+    deploy(sm, unique, v1)
+    wait_settled(sm, unique)
+    sm.delete_endpoint(EndpointName=unique)
+    sm.create_endpoint(EndpointName=unique, EndpointConfigName=endpoint_config(sm, f"{unique}-c2", [v2]))
+    assert wait_settled(sm, unique)["EndpointStatus"] == "InService"
+    np.testing.assert_allclose(predictions(runtime, unique, xgb_v2), xgb_v2.expected[:3], rtol=1e-6)
+
+    changes = _history(server.url, unique)
+    assert [(c["change"], c["action"], c["outcome"]) for c in changes] == [
+        (1, "Create", "InService"), (2, "Delete", "InService"), (3, "Create", "InService"),
+    ]  # fmt: skip
+    assert changes[0]["liveUntil"] is not None and changes[2]["liveUntil"] is None
+    response = httpx.post(f"{server.url}/api/endpoints/{unique}/rollback")
+    assert response.status_code == 400  # the deleted endpoint's configuration is not this one's past
+    assert "no earlier configuration" in response.json()["message"]
