@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from botocore.config import Config
 
 from modelreg.config import Settings
+from tests.artifacts.moto_server import MotoServer
 from tests.server import Server
 
 REGION = "us-east-1"
@@ -83,3 +84,10 @@ def postgres_database() -> Iterator[str]:
 def unique() -> str:
     """A name no other test uses: tests share one server."""
     return f"t{next(_counter)}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    server = MotoServer(tmp_path_factory.mktemp("moto")).start()
+    yield server
+    server.stop()

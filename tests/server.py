@@ -27,6 +27,8 @@ class Server:
     data_dir: Path
     args: list[str] = field(default_factory=list)
     port: int = field(default_factory=free_port)
+    #: variables set in the server's environment beside the test's own
+    env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -49,7 +51,7 @@ class Server:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

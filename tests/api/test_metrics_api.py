@@ -1,5 +1,5 @@
 """``/api`` on metrics: compare (API and ``modelreg compare``), trend, and versions sorted by a
-metric, against a live server whose versions' metrics files live in moto's S3."""
+metric, against a live server whose versions' metrics files live in moto_s3's S3."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.artifacts.moto_server import CREDENTIALS, MotoServer
+from tests.artifacts.moto_server import MotoServer, modelreg_reading_from
 from tests.conftest import client
 from tests.sagemaker.metrics_helpers import Files, inference, register, wait_read
 from tests.server import Server
@@ -22,18 +22,8 @@ ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package"
 
 
 @pytest.fixture(scope="module")
-def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    server = MotoServer(tmp_path_factory.mktemp("moto")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, moto: MotoServer) -> Iterator[Server]:
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in CREDENTIALS.items():
-            env.setenv(name, value)
-        srv = Server(tmp_path_factory.mktemp("modelreg"), args=["--s3-endpoint-url", moto.url]).start()
+def server(tmp_path_factory: pytest.TempPathFactory, moto_s3: MotoServer) -> Iterator[Server]:
+    srv = modelreg_reading_from(moto_s3, tmp_path_factory.mktemp("modelreg"))
     yield srv
     srv.stop()
 
@@ -44,9 +34,9 @@ def sm(server: Server):
 
 
 @pytest.fixture(scope="module")
-def files(moto: MotoServer) -> Files:
-    moto.s3().create_bucket(Bucket="metrics-api")
-    return Files(moto, "metrics-api")
+def files(moto_s3: MotoServer) -> Files:
+    moto_s3.s3().create_bucket(Bucket="metrics-api")
+    return Files(moto_s3, "metrics-api")
 
 
 def add_versions(server: Server, sm, files: Files, group: str, versions: list[dict[str, Any]]) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import boto3
 import httpx
 
-from tests.server import free_port
+from tests.server import Server, free_port
 
 #: moto accepts any credentials; the modelreg server under test reads them from its environment
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -64,3 +64,9 @@ class MotoServer:
             aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         )
+
+
+def modelreg_reading_from(moto: MotoServer, data_dir: Path, *args: str) -> Server:
+    """A started modelreg server that reads ``s3://`` artifacts from ``moto`` (with moto's
+    credentials in its environment)."""
+    return Server(data_dir, args=["--s3-endpoint-url", moto.url, *args], env=CREDENTIALS).start()

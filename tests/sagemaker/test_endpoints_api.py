@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from botocore.exceptions import ClientError, WaiterError
 
+from tests.artifacts.moto_server import MotoServer, modelreg_reading_from
 from tests.conftest import client
 from tests.sagemaker.trained_models import (
     ROLE,
@@ -314,29 +315,22 @@ def test_models_configs_and_endpoints_carry_tags(sm, unique, xgb_v1: Trained) ->
 
 
 def test_model_data_in_s3_is_read_through_the_configured_endpoint(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, xgb_v1: Trained
+    tmp_path: Path, moto_s3: MotoServer, unique: str, xgb_v1: Trained
 ) -> None:
-    from tests.artifacts.moto_server import MotoServer
-
-    for name, value in (
-        ("AWS_ACCESS_KEY_ID", "moto"),
-        ("AWS_SECRET_ACCESS_KEY", "moto"),
-        ("AWS_DEFAULT_REGION", "us-east-1"),
-    ):
-        monkeypatch.setenv(name, value)
-    moto = MotoServer(tmp_path).start()
-    srv = Server(tmp_path, args=["--s3-endpoint-url", moto.url])
+    s3 = moto_s3.s3()
+    s3.create_bucket(Bucket=unique)
+    s3.upload_file(str(xgb_v1.tarball), unique, "fraud/v1/model.tar.gz")
+    srv = modelreg_reading_from(moto_s3, tmp_path)
     try:
-        s3 = moto.s3()
-        s3.create_bucket(Bucket="models")
-        s3.upload_file(str(xgb_v1.tarball), "models", "fraud/v1/model.tar.gz")
-        srv.start()
         sm, runtime = client(srv.url), client(srv.url, "sagemaker-runtime")
-        in_s3_uri = "s3://models/fraud/v1/model.tar.gz"
         sm.create_model_package_group(ModelPackageGroupName="g")
         arn = sm.create_model_package(
             ModelPackageGroupName="g",
-            InferenceSpecification={"Containers": [{"Image": xgb_v1.image, "ModelDataUrl": in_s3_uri}]},
+            InferenceSpecification={
+                "Containers": [
+                    {"Image": xgb_v1.image, "ModelDataUrl": f"s3://{unique}/fraud/v1/model.tar.gz"}
+                ]
+            },
             ModelApprovalStatus="Approved",
         )["ModelPackageArn"]
         deploy(sm, "from-s3", arn)
@@ -344,4 +338,3 @@ def test_model_data_in_s3_is_read_through_the_configured_endpoint(
         np.testing.assert_allclose(predictions(runtime, "from-s3", xgb_v1), xgb_v1.expected[:3], rtol=1e-6)
     finally:
         srv.stop()
-        moto.stop()

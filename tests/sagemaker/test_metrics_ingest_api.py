@@ -1,4 +1,4 @@
-"""Metrics as numbers, through boto3 against a live server: ingestion of ModelMetrics files (moto's
+"""Metrics as numbers, through boto3 against a live server: ingestion of ModelMetrics files (moto_s3's
 S3 through ``--s3-endpoint-url``), failures recorded with their reason, restarts, deletion, and
 Search on ``ModelMetrics.<name>``.
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.artifacts.moto_server import CREDENTIALS, MotoServer
+from tests.artifacts.moto_server import MotoServer, modelreg_reading_from
 from tests.conftest import client
 from tests.sagemaker.metrics_helpers import (
     Files,
@@ -30,23 +30,13 @@ from tests.sagemaker.metrics_helpers import (
 from tests.server import Server
 
 
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    server = MotoServer(tmp_path_factory.mktemp("moto")).start()
-    yield server
-    server.stop()
-
-
-def _start(data_dir: Path, moto: MotoServer, *args: str) -> Server:
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in CREDENTIALS.items():
-            env.setenv(name, value)
-        return Server(data_dir, args=["--s3-endpoint-url", moto.url, *args]).start()
+def _start(data_dir: Path, moto_s3: MotoServer, *args: str) -> Server:
+    return modelreg_reading_from(moto_s3, data_dir, *args)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, moto: MotoServer) -> Iterator[Server]:
-    srv = _start(tmp_path_factory.mktemp("modelreg"), moto)
+def server(tmp_path_factory: pytest.TempPathFactory, moto_s3: MotoServer) -> Iterator[Server]:
+    srv = _start(tmp_path_factory.mktemp("modelreg"), moto_s3)
     yield srv
     srv.stop()
 
@@ -57,9 +47,9 @@ def sm(server: Server):
 
 
 @pytest.fixture
-def files(moto: MotoServer, unique: str) -> Files:
-    moto.s3().create_bucket(Bucket=unique)
-    return Files(moto, unique)
+def files(moto_s3: MotoServer, unique: str) -> Files:
+    moto_s3.s3().create_bucket(Bucket=unique)
+    return Files(moto_s3, unique)
 
 
 @pytest.fixture
@@ -242,11 +232,11 @@ def test_deleting_a_version_deletes_its_metrics(server: Server, sm, group: str, 
     assert trend["points"] == []
 
 
-def test_pending_files_are_read_after_a_restart(tmp_path: Path, moto: MotoServer, unique: str) -> None:
-    files = Files(moto, unique)
-    moto.s3().create_bucket(Bucket=unique)
+def test_pending_files_are_read_after_a_restart(tmp_path: Path, moto_s3: MotoServer, unique: str) -> None:
+    files = Files(moto_s3, unique)
+    moto_s3.s3().create_bucket(Bucket=unique)
     uri = files.put({"auc": 0.77})
-    idle = _start(tmp_path, moto, "--no-metrics-ingest")
+    idle = _start(tmp_path, moto_s3, "--no-metrics-ingest")
     try:
         sm = client(idle.url)
         sm.create_model_package_group(ModelPackageGroupName=unique)
@@ -256,7 +246,7 @@ def test_pending_files_are_read_after_a_restart(tmp_path: Path, moto: MotoServer
         assert answer["sources"][0]["status"] == "pending"
     finally:
         idle.kill()  # as a crash: the pending row is all that is left
-    restarted = _start(tmp_path, moto)
+    restarted = _start(tmp_path, moto_s3)
     try:
         assert wait_read(restarted, unique, version)["metrics"] == {"auc": 0.77}
     finally:

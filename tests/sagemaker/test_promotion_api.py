@@ -20,7 +20,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from modelreg.sagemaker.promotion import Gate, Metrics, Policy, evaluate, parse_policy
-from tests.artifacts.moto_server import CREDENTIALS, MotoServer
+from tests.artifacts.moto_server import CREDENTIALS, MotoServer, modelreg_reading_from
 from tests.conftest import client
 from tests.server import Server, free_port
 
@@ -46,19 +46,9 @@ FULL_POLICY = {
 
 
 @pytest.fixture(scope="module")
-def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    server = MotoServer(tmp_path_factory.mktemp("moto")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, moto: MotoServer) -> Iterator[Server]:
+def server(tmp_path_factory: pytest.TempPathFactory, moto_s3: MotoServer) -> Iterator[Server]:
     """A modelreg server that reads s3:// artifacts from moto (credentials from its environment)."""
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in CREDENTIALS.items():
-            env.setenv(name, value)
-        srv = Server(tmp_path_factory.mktemp("modelreg"), args=["--s3-endpoint-url", moto.url]).start()
+    srv = modelreg_reading_from(moto_s3, tmp_path_factory.mktemp("modelreg"))
     yield srv
     srv.stop()
 
@@ -74,8 +64,8 @@ def reviewer(server: Server):
 
 
 @pytest.fixture
-def bucket(moto: MotoServer, unique: str) -> str:
-    moto.s3().create_bucket(Bucket=unique)
+def bucket(moto_s3: MotoServer, unique: str) -> str:
+    moto_s3.s3().create_bucket(Bucket=unique)
     return unique
 
 
@@ -88,8 +78,8 @@ def group(sm, unique: str) -> str:
 class Files:
     """Writes metrics files into the test's bucket and gives their s3:// URIs."""
 
-    def __init__(self, moto: MotoServer, bucket: str) -> None:
-        self.s3, self.bucket, self.count = moto.s3(), bucket, 0
+    def __init__(self, moto_s3: MotoServer, bucket: str) -> None:
+        self.s3, self.bucket, self.count = moto_s3.s3(), bucket, 0
 
     def put(self, content: dict[str, Any] | bytes) -> str:
         self.count += 1
@@ -100,8 +90,8 @@ class Files:
 
 
 @pytest.fixture
-def files(moto: MotoServer, bucket: str) -> Files:
-    return Files(moto, bucket)
+def files(moto_s3: MotoServer, bucket: str) -> Files:
+    return Files(moto_s3, bucket)
 
 
 def sagemaker_format(**metrics: float) -> dict[str, Any]:
