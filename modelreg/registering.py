@@ -32,6 +32,8 @@ IMAGES = {
 #: the file each framework's container loads from model.tar.gz
 MODEL_FILES = {"xgboost": "xgboost-model", "sklearn": "model.joblib"}
 DEFAULT_BUCKET = "modelreg-artifacts"
+#: the CustomerMetadataProperties key of the archive's SHA-256 (deployments check the bytes against it)
+REGISTERED_SHA256 = "modelreg:model_sha256"
 _NOT_IN_METADATA = re.compile(r"[^\w .:/=+\-@]")
 
 
@@ -170,7 +172,7 @@ def register(
         s3.upload_file(str(metrics_path), bucket, metrics_key, ExtraArgs={"ContentType": "application/json"})
         metrics_url = f"s3://{bucket}/{metrics_key}"
 
-    properties = {**(meta or {}), "modelreg:model_sha256": sha, "modelreg:framework": framework}
+    properties = {**(meta or {}), REGISTERED_SHA256: sha, "modelreg:framework": framework}
     properties["modelreg:command"] = metadata_value(command or shlex.join(sys.argv))
     for n, uri in enumerate(datasets, start=1):
         properties[f"modelreg:dataset:{n}"] = metadata_value(uri)

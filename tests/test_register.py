@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -124,3 +125,28 @@ def test_metadata_values_are_what_sagemaker_accepts() -> None:
     assert metadata_value("python train.py --lr=0.1 -k 'a, b'") == "python train.py --lr=0.1 -k _a_ b_"
     assert metadata_value("s3://data/train v2.csv") == "s3://data/train v2.csv"
     assert len(metadata_value("x" * 500)) == 256
+
+
+def test_bytes_replaced_after_registration_never_serve(
+    server: Server, unique: str, tmp_path: Path, aws_env: None
+) -> None:
+    import xgboost as xgb
+
+    x = np.random.default_rng(5).normal(size=(200, 4))
+    booster = xgb.train({"objective": "binary:logistic", "nthread": 1}, xgb.DMatrix(x, label=x[:, 0] > 0), 5)
+    booster.save_model(str(tmp_path / "model.ubj"))
+    done = modelreg.register(unique, tmp_path / "model.ubj", endpoint_url=server.url, approve=True)
+
+    # someone overwrites the registered archive in the store before anything deployed it
+    bucket, key = done.model_data_url.removeprefix("s3://").split("/", 1)
+    other = tmp_path / "other.tar.gz"
+    with tarfile.open(other, "w:gz") as tar:
+        tar.add(tmp_path / "model.ubj", arcname="xgboost-model")
+        tar.add(tmp_path / "model.ubj", arcname="extra")
+    client(server.url, "s3").upload_file(str(other), bucket, key)
+
+    sm = client(server.url)
+    deploy(sm, unique, done.model_package_arn)
+    described = wait_settled(sm, unique)
+    assert described["EndpointStatus"] == "Failed"
+    assert done.sha256 in described["FailureReason"] and "refuses to serve" in described["FailureReason"]

@@ -13,6 +13,7 @@ from typing import Any
 
 from modelreg.aws.dispatch import RequestContext, operation
 from modelreg.errors import ValidationException
+from modelreg.registering import REGISTERED_SHA256
 from modelreg.sagemaker import named
 from modelreg.sagemaker.common import find_package, package_arn_for, tag_dict, us_to_epoch
 from modelreg.store.base import DuplicateKey, NamedResource, Transaction
@@ -62,15 +63,19 @@ def resolve_containers(tx: Transaction, ctx: RequestContext, model: dict[str, An
             raise ValidationException(
                 f"ModelPackage {package.arn} has no InferenceSpecification containers to deploy."
             )
+        # `modelreg register` records the archive's digest before it uploads it: the bytes are
+        # pinned from registration on, not only from the first deployment
+        registered = (package.body.get("CustomerMetadataProperties") or {}).get(REGISTERED_SHA256)
         for spec in spec_containers:
-            resolved.append(
-                {
-                    "Image": spec.get("Image"),
-                    "ModelDataUrl": spec.get("ModelDataUrl"),
-                    "Environment": {**(spec.get("Environment") or {}), **env},
-                    "ModelPackageArn": package.arn,
-                }
-            )
+            container = {
+                "Image": spec.get("Image"),
+                "ModelDataUrl": spec.get("ModelDataUrl"),
+                "Environment": {**(spec.get("Environment") or {}), **env},
+                "ModelPackageArn": package.arn,
+            }
+            if registered and len(spec_containers) == 1:
+                container["RegisteredSha256"] = registered
+            resolved.append(container)
     return resolved
 
 

@@ -41,9 +41,10 @@ class ModelFiles:
                 raise DeployError(f"Could not read the model data {uri}: {exc}") from None
             if expected_sha256 is not None and sha != expected_sha256:
                 raise DeployError(
-                    f"The model data {uri} changed since this model package version was first deployed "
-                    f"(SHA-256 recorded {expected_sha256}, now {sha}); modelreg refuses to serve bytes "
-                    "other than the ones that were approved. Register a new version for new bytes."
+                    f"The model data {uri} changed since this model package version recorded it (at "
+                    f"registration or first deployment: SHA-256 {expected_sha256}, now {sha}); modelreg "
+                    "refuses to serve bytes other than the ones that were approved. Register a new version "
+                    "for new bytes."
                 )
             target = self.root / "models" / sha
             if not target.is_dir():

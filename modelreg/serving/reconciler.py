@@ -122,7 +122,8 @@ class Reconciler:
                 for c in variant["Containers"]:
                     owner = c.get("ModelPackageArn") or ""
                     uri = c.get("ModelDataUrl") or ""
-                    expected = tx.get_artifact_digest(owner, uri) if owner and uri else None
+                    recorded = tx.get_artifact_digest(owner, uri) if owner and uri else None
+                    expected = recorded or c.get("RegisteredSha256")
                     containers.append(
                         ContainerSpec(
                             c.get("Image") or "",

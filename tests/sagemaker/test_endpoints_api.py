@@ -197,7 +197,7 @@ def test_bytes_changed_since_the_version_was_first_deployed_are_refused(
     deploy(sm, f"{unique}-again", arn)
     described = wait_settled(sm, f"{unique}-again")
     assert described["EndpointStatus"] == "Failed"
-    assert "changed since this model package version was first deployed" in described["FailureReason"]
+    assert "changed since this model package version recorded it" in described["FailureReason"]
     # what already serves keeps serving the approved bytes
     np.testing.assert_allclose(predictions(runtime, unique, xgb_v1), xgb_v1.expected[:3], rtol=1e-6)
 
