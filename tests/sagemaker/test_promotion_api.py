@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from modelreg.sagemaker.promotion import Gate, Metrics, Policy, evaluate, parse_policy
 from tests.artifacts.moto_server import CREDENTIALS, MotoServer, modelreg_reading_from
 from tests.conftest import client
+from tests.sagemaker.metrics_helpers import Files, sagemaker_format
 from tests.server import Server, free_port
 
 INFERENCE = {
@@ -75,35 +76,9 @@ def group(sm, unique: str) -> str:
     return unique
 
 
-class Files:
-    """Writes metrics files into the test's bucket and gives their s3:// URIs."""
-
-    def __init__(self, moto_s3: MotoServer, bucket: str) -> None:
-        self.s3, self.bucket, self.count = moto_s3.s3(), bucket, 0
-
-    def put(self, content: dict[str, Any] | bytes) -> str:
-        self.count += 1
-        key = f"evaluation/{self.count}/metrics.json"
-        body = content if isinstance(content, bytes) else json.dumps(content).encode()
-        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
-        return f"s3://{self.bucket}/{key}"
-
-
 @pytest.fixture
 def files(moto_s3: MotoServer, bucket: str) -> Files:
     return Files(moto_s3, bucket)
-
-
-def sagemaker_format(**metrics: float) -> dict[str, Any]:
-    """Model quality statistics as SageMaker Model Monitor / Clarify write them."""
-    return {
-        "version": 0.0,
-        "dataset": {"item_count": 1000},
-        "binary_classification_metrics": {
-            name: {"value": value, "standard_deviation": 0.01} for name, value in metrics.items()
-        }
-        | {"confusion_matrix": {"0": {"0": 800, "1": 20}, "1": {"0": 30, "1": 150}}},
-    }
 
 
 def register(sm, group: str, metrics_uri: str | None, **extra: Any) -> str:
