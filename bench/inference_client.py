@@ -205,19 +205,5 @@ class InferencePool(ClientPool):
     indices, time_limit)`` and ``close()`` are ``ClientPool``'s."""
 
     def __init__(self, spec: ClientSpec, size: int) -> None:
-        ctx = mp.get_context("spawn")
-        self.size = size
-        self.barrier = ctx.Barrier(size + 1)
-        self.inboxes = [ctx.Queue() for _ in range(size)]
-        self.outbox = ctx.Queue()
-        self.workers = [
-            ctx.Process(
-                target=_worker_main,
-                args=(spec, i, inbox, self.outbox, self.barrier),
-                daemon=True,
-                name=f"bench-inference-{spec.kind}-{i}",
-            )
-            for i, inbox in enumerate(self.inboxes)
-        ]
-        for worker in self.workers:
-            worker.start()
+        name = f"bench-inference-{spec.kind}"
+        self._start(mp.get_context("spawn"), size, name, _worker_main, lambda i, inbox: (spec, i, inbox))

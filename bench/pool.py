@@ -105,17 +105,30 @@ class ClientPool:
     """``size`` client processes against one server; ``run`` makes one workload's requests."""
 
     def __init__(self, api: str, url: str, size: int) -> None:
-        ctx = mp.get_context("fork")  # workers build their clients after the fork, never before
+        # fork: workers build their clients after the fork, never before
+        self._start(
+            mp.get_context("fork"), size, "bench-client", _worker_main, lambda i, inbox: (api, url, inbox)
+        )
+
+    def _start(
+        self,
+        ctx: Any,
+        size: int,
+        name: str,
+        target: Callable[..., None],
+        args_of: Callable[[int, Any], tuple[Any, ...]],
+    ) -> None:
+        """Start ``size`` processes ``target(*args_of(i, inbox), outbox, barrier)``."""
         self.size = size
         self.barrier = ctx.Barrier(size + 1)
         self.inboxes = [ctx.Queue() for _ in range(size)]
         self.outbox = ctx.Queue()
         self.workers = [
             ctx.Process(
-                target=_worker_main,
-                args=(api, url, inbox, self.outbox, self.barrier),
+                target=target,
+                args=(*args_of(i, inbox), self.outbox, self.barrier),
                 daemon=True,
-                name=f"bench-client-{i}",
+                name=f"{name}-{i}",
             )
             for i, inbox in enumerate(self.inboxes)
         ]
