@@ -42,6 +42,7 @@ from modelreg.artifacts import ArtifactError, ArtifactNotFound, ArtifactStore
 from modelreg.sagemaker.metrics import MetricsError, parse_metrics
 from modelreg.sagemaker.promotion import MAX_METRICS_BYTES
 from modelreg.store.base import MetricSource, PackageRow, Store, Transaction
+from modelreg.wakeup import Wakeup
 
 log = logging.getLogger("modelreg.metrics")
 
@@ -256,8 +257,7 @@ class MetricsIngester:
         self.max_attempts = max_attempts
         self._pool = ThreadPoolExecutor(readers, thread_name_prefix="modelreg-metrics")
         self._stopping = threading.Event()
-        self._wake: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakeup = Wakeup()
         self._runner: asyncio.Task[None] | None = None
 
     # one pass (synchronous: tests call it directly) -------------------------------------------
@@ -307,8 +307,7 @@ class MetricsIngester:
 
     # lifecycle (an asyncio task of the server, like the endpoint reconciler) -----------------
     def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
+        self._wakeup.bind()
         self._runner = asyncio.create_task(self._run())
 
     async def stop(self, grace_seconds: float = 5.0) -> None:
@@ -325,19 +324,14 @@ class MetricsIngester:
 
     def wake(self) -> None:
         """A version with metrics files was registered: look now. Safe to call from any thread."""
-        if self._loop is not None and self._wake is not None:
-            with contextlib.suppress(RuntimeError):  # the loop is closing
-                self._loop.call_soon_threadsafe(self._wake.set)
+        self._wakeup.set()
 
     async def _run(self) -> None:
-        assert self._wake is not None
         while not self._stopping.is_set():
-            self._wake.clear()
             try:
                 wait = await asyncio.to_thread(self.run_once)
             except Exception:
                 log.exception("reading metrics files failed; trying again")
                 wait = self.interval
             if wait > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), wait)
+                await self._wakeup.wait(wait)

@@ -19,6 +19,7 @@ from modelreg.config import Settings
 from modelreg.sagemaker import endpoints, named
 from modelreg.serving.base import ContainerSpec, DeployError, ServingBackend, VariantSpec
 from modelreg.store.base import NamedResource, Store
+from modelreg.wakeup import Wakeup
 
 log = logging.getLogger("modelreg.serving")
 
@@ -32,13 +33,11 @@ class Reconciler:
         self.backend = backend
         self.interval = interval
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._wake: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakeup = Wakeup()
         self._runner: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
+        self._wakeup.bind()
         self._runner = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
@@ -52,20 +51,15 @@ class Reconciler:
 
     def wake(self) -> None:
         """Run a pass soon; safe to call from any thread."""
-        if self._loop is not None and self._wake is not None:
-            with contextlib.suppress(RuntimeError):  # the loop is closing
-                self._loop.call_soon_threadsafe(self._wake.set)
+        self._wakeup.set()
 
     async def _run(self) -> None:
-        assert self._wake is not None
         while True:
-            self._wake.clear()
             try:
                 await self.reconcile()
             except Exception:
                 log.exception("reconciling endpoints failed; trying again")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+            await self._wakeup.wait(self.interval)
 
     async def reconcile(self) -> None:
         """One pass: start a deployment for every endpoint whose change does not run here yet, stop
