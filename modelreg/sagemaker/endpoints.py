@@ -148,7 +148,7 @@ def create_endpoint(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
                 "EndpointConfigName": config["EndpointConfigName"],
                 "CreationTime": us_to_epoch(now),
                 # an endpoint re-created under a deleted one's name continues its history's numbering
-                "Change": 1 + max((r.change for r in tx.list_deployments(endpoint_arn=arn)), default=0),
+                "Change": tx.last_deployment_change(arn) + 1,
                 "Variants": desired_variants(tx, ctx, config),
                 "Serving": None,
             }
@@ -217,17 +217,12 @@ def list_endpoints(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
 
 def _apply_change(tx: Transaction, ctx: RequestContext, endpoint: NamedResource, action: str) -> None:
     now = ctx.now_us()
-    endpoint.body["Change"] = _last_change(tx, endpoint) + 1
+    # numbered after every change the history holds: a failed update reverts ``Change``, never reuses it
+    endpoint.body["Change"] = tx.last_deployment_change(endpoint.arn) + 1
     _set_status(endpoint, UPDATING, now)
     tx.update_resource(endpoint)
     record_change(tx, ctx, endpoint, action)
     emit_state_change(tx, ctx, endpoint)
-
-
-def _last_change(tx: Transaction, endpoint: NamedResource) -> int:
-    """The highest change number ever used (a failed update reverts ``Change``, never reuses it)."""
-    rows = tx.list_deployments(endpoint_arn=endpoint.arn)
-    return max([endpoint.body["Change"], *(r.change for r in rows)])
 
 
 @operation("sagemaker", "UpdateEndpoint")
@@ -292,7 +287,7 @@ def delete_endpoint(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
         _set_status(endpoint, DELETING, now)
         emit_state_change(tx, ctx, endpoint)
         named.delete_with_tags(tx, endpoint)
-        endpoint.body["Change"] = _last_change(tx, endpoint) + 1
+        endpoint.body["Change"] = tx.last_deployment_change(endpoint.arn) + 1
         tx.insert_deployments(
             [
                 DeploymentRow(

@@ -362,6 +362,10 @@ class EndpointTransaction(Protocol):
         """Record how a change ended: ``InService`` makes it live from ``at_us`` and ends every
         earlier live change of the endpoint; ``Failed`` records the reason."""
 
+    def last_deployment_change(self, endpoint_arn: str) -> int:
+        """The highest change number the endpoint's history holds (0 for none); it outlives a
+        deleted endpoint, so one re-created under its name continues the numbering."""
+
     def end_deployments(self, endpoint_arn: str, at_us: int) -> None:
         """The endpoint stopped serving (deleted): end whatever was live or pending."""
 

@@ -68,6 +68,12 @@ class EndpointQueries:
                 .values(outcome=outcome, failure_reason=failure_reason, ended_us=at_us)
             )
 
+    def last_deployment_change(self, endpoint_arn: str) -> int:
+        stmt = sa.select(sa.func.coalesce(sa.func.max(DEP.c.change), 0)).where(
+            DEP.c.endpoint_arn == endpoint_arn
+        )
+        return int(self.conn.execute(stmt).scalar_one())
+
     def end_deployments(self, endpoint_arn: str, at_us: int) -> None:
         self.conn.execute(
             DEP.update().where(DEP.c.endpoint_arn == endpoint_arn, _OPEN).values(ended_us=at_us)

@@ -245,6 +245,13 @@ def test_a_failed_update_keeps_the_previous_configuration_serving(
     np.testing.assert_allclose(predictions(runtime, unique, xgb_v1), xgb_v1.expected[:3], rtol=1e-6)
     assert [c["outcome"] for c in _history(server.url, unique)] == ["InService", "Failed"]
 
+    # the failed change's number is never used again
+    sm.update_endpoint_weights_and_capacities(
+        EndpointName=unique, DesiredWeightsAndCapacities=[{"VariantName": "v1", "DesiredInstanceCount": 2}]
+    )
+    wait_settled(sm, unique)
+    assert [c["change"] for c in _history(server.url, unique)] == [1, 2, 3]
+
 
 def test_deleting_an_endpoint_stops_its_workers(server: Server, sm, runtime, unique, xgb_v1: Trained) -> None:
     deploy(sm, unique, register(sm, unique, xgb_v1), count=2)

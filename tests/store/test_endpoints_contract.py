@@ -38,6 +38,15 @@ def test_a_change_that_goes_live_ends_the_one_before(store: SqlStore) -> None:
         assert tx.package_serving_endpoints(V1) == ["fraud"]
 
 
+def test_the_last_change_number_comes_from_the_history(store: SqlStore) -> None:
+    with store.write() as tx:
+        assert tx.last_deployment_change(ENDPOINT) == 0
+        tx.insert_deployments([_row(1, V1), _row(3, V2), _row(3, V1, variant="canary")])
+    with store.read() as tx:
+        assert tx.last_deployment_change(ENDPOINT) == 3
+        assert tx.last_deployment_change(ENDPOINT + "-other") == 0
+
+
 def test_a_failed_change_ends_with_its_reason_and_serves_nothing(store: SqlStore) -> None:
     with store.write() as tx:
         tx.insert_deployments([_row(1, V1)])
