@@ -98,28 +98,25 @@ class S3ArtifactStore:
         return response["Body"], int(response.get("ContentLength") or 0)
 
     def read(self, uri: str, *, max_bytes: int | None = None) -> bytes:
+        def collect(chunks: Iterator[bytes]) -> bytes:
+            data = bytearray()
+            for chunk in chunks:
+                data += chunk
+                if max_bytes is not None and len(data) > max_bytes:
+                    raise too_large(uri, max_bytes)  # the object may be larger than its length said
+            return bytes(data)
+
+        return self._consume(uri, collect, max_bytes)
+
+    def _consume(self, uri: str, consume: Callable[[Iterator[bytes]], T], max_bytes: int | None = None) -> T:
+        """``consume`` the object's bytes in chunks; a read cut off midway is ArtifactUnreadable, an
+        object longer than ``max_bytes`` is refused before a byte of it is read."""
         from botocore.exceptions import BotoCoreError
 
         body, length = self._get(uri)
-        try:
-            if max_bytes is not None and length > max_bytes:
-                raise too_large(uri, max_bytes)
-            data = body.read() if max_bytes is None else body.read(max_bytes + 1)
-        except (BotoCoreError, OSError) as exc:
-            raise ArtifactUnreadable(
-                f"{uri} could not be read to the end from {self._where()}: {exc}"
-            ) from None
-        finally:
+        if max_bytes is not None and length > max_bytes:
             body.close()
-        if max_bytes is not None and len(data) > max_bytes:
             raise too_large(uri, max_bytes)
-        return data
-
-    def _consume(self, uri: str, consume: Callable[[Iterator[bytes]], T]) -> T:
-        """``consume`` the object's bytes in chunks; a read cut off midway is ArtifactUnreadable."""
-        from botocore.exceptions import BotoCoreError
-
-        body, _ = self._get(uri)
         try:
             return consume(body.iter_chunks(CHUNK))
         except (BotoCoreError, OSError) as exc:
