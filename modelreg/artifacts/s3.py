@@ -73,11 +73,17 @@ class S3ArtifactStore:
 
     def _get(self, uri: str) -> tuple[Any, int]:
         """The streaming body of the object at ``uri`` and its length."""
+        response = self._object_call(uri, "get_object")
+        return response["Body"], int(response.get("ContentLength") or 0)
+
+    def _object_call(self, uri: str, method: str) -> dict[str, Any]:
+        """``get_object`` or ``head_object`` of the object at ``uri``, S3's errors as ours (a HEAD
+        answers a missing key with a bare 404, which maps to ArtifactNotFound too)."""
         from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
         bucket, key = split_s3_uri(uri)
         try:
-            response = self._s3().get_object(Bucket=bucket, Key=key)
+            return getattr(self._s3(), method)(Bucket=bucket, Key=key)
         except ClientError as exc:
             error = exc.response.get("Error", {})
             code = str(error.get("Code", ""))
@@ -95,7 +101,6 @@ class S3ArtifactStore:
             ) from None
         except BotoCoreError as exc:
             raise ArtifactUnreadable(f"{uri} cannot be read from {self._where()}: {exc}") from None
-        return response["Body"], int(response.get("ContentLength") or 0)
 
     def read(self, uri: str, *, max_bytes: int | None = None) -> bytes:
         def collect(chunks: Iterator[bytes]) -> bytes:
@@ -139,9 +144,7 @@ class S3ArtifactStore:
         return self._consume(uri, lambda chunks: copy_hashing(chunks, dest))
 
     def size(self, uri: str) -> int:
-        body, length = self._get(uri)
-        body.close()
-        return length
+        return int(self._object_call(uri, "head_object").get("ContentLength") or 0)
 
     def delete(self, uri: str) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
