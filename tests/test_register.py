@@ -11,8 +11,10 @@ import sys
 import tarfile
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
+from botocore.exceptions import ClientError
 
 import modelreg
 from modelreg.registering import RegisterError
@@ -150,3 +152,25 @@ def test_bytes_replaced_after_registration_never_serve(
     described = wait_settled(sm, unique)
     assert described["EndpointStatus"] == "Failed"
     assert done.sha256 in described["FailureReason"] and "refuses to serve" in described["FailureReason"]
+
+
+def test_cleanup_deletes_old_archives_from_the_built_in_store(
+    server: Server, unique: str, tmp_path: Path, aws_env: None
+) -> None:
+    import joblib
+    from sklearn.linear_model import LinearRegression
+
+    x = np.arange(20, dtype=float).reshape(10, 2)
+    registered = []
+    for scale in (1.0, 2.0):
+        joblib.dump(LinearRegression().fit(x, scale * x.sum(axis=1)), tmp_path / "model.joblib")
+        registered.append(modelreg.register(unique, tmp_path / "model.joblib", endpoint_url=server.url))
+    old = registered[0]
+
+    done = httpx.post(f"{server.url}/api/model-package-groups/{unique}/gc", json={"keepLast": 1}).json()
+    assert [v["version"] for v in done["deleted"]] == [1]
+    assert [(a["uri"], a["deleted"]) for a in done["artifacts"]] == [(old.model_data_url, True)]
+    assert done["bytesReclaimed"] > 0
+    bucket, key = old.model_data_url.removeprefix("s3://").split("/", 1)
+    with pytest.raises(ClientError, match="404"):
+        client(server.url, "s3").head_object(Bucket=bucket, Key=key)

@@ -6,8 +6,10 @@ users upload through the S3 API live in ``<data_dir>/s3``; the server reads them
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from modelreg.artifacts.base import CHUNK, ArtifactNotFound, ArtifactUnreadable, copy_hashing, too_large
@@ -25,8 +27,7 @@ class BuiltinArtifactStore:
         self._store: BucketStore | None = None
         self._lock = threading.Lock()
 
-    def _open(self, uri: str) -> ObjectReader:
-        bucket, key = split_s3_uri(uri)
+    def _bucket_store(self, uri: str) -> BucketStore:
         with self._lock:
             if self._store is None:
                 try:
@@ -36,20 +37,13 @@ class BuiltinArtifactStore:
                         f"{uri} cannot be read: the built-in S3 store at {self.root} cannot be opened "
                         f"({exc.strerror or exc})."
                     ) from None
-            store = self._store
-        try:
+            return self._store
+
+    def _open(self, uri: str) -> ObjectReader:
+        bucket, key = split_s3_uri(uri)
+        store = self._bucket_store(uri)
+        with _as_artifact_errors(uri):
             _, reader = store.open(bucket, key)
-        except S3Error as exc:
-            if exc.code in ("NoSuchKey", "NoSuchBucket", "InvalidBucketName"):
-                what = "bucket" if exc.code != "NoSuchKey" else "object"
-                raise ArtifactNotFound(
-                    f"{uri} does not exist in the built-in S3 store (no such {what})."
-                ) from None
-            raise ArtifactUnreadable(
-                f"{uri} cannot be read from the built-in S3 store: {exc.message}"
-            ) from None
-        except OSError as exc:
-            raise ArtifactUnreadable(f"{uri} cannot be read: {exc.strerror or exc}.") from None
         return reader
 
     def read(self, uri: str, *, max_bytes: int | None = None) -> bytes:
@@ -79,3 +73,30 @@ class BuiltinArtifactStore:
                 raise ArtifactUnreadable(
                     f"{uri} cannot be copied to {dest}: {exc.strerror or exc}."
                 ) from None
+
+    def size(self, uri: str) -> int:
+        with self._open(uri) as reader:
+            return reader.length
+
+    def delete(self, uri: str) -> None:
+        bucket, key = split_s3_uri(uri)
+        store = self._bucket_store(uri)
+        with _as_artifact_errors(uri):
+            store.head(bucket, key)  # the S3 API deletes a missing key silently: say it is not there
+            store.delete(bucket, key)
+
+
+@contextlib.contextmanager
+def _as_artifact_errors(uri: str) -> Iterator[None]:
+    """The built-in store's S3 errors as ArtifactStore errors."""
+    try:
+        yield
+    except S3Error as exc:
+        if exc.code in ("NoSuchKey", "NoSuchBucket", "InvalidBucketName"):
+            what = "bucket" if exc.code != "NoSuchKey" else "object"
+            raise ArtifactNotFound(
+                f"{uri} does not exist in the built-in S3 store (no such {what})."
+            ) from None
+        raise ArtifactUnreadable(f"{uri} cannot be read from the built-in S3 store: {exc.message}") from None
+    except OSError as exc:
+        raise ArtifactUnreadable(f"{uri} cannot be read: {exc.strerror or exc}.") from None

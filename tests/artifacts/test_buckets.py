@@ -258,6 +258,14 @@ def test_builtin_artifact_store(store: BucketStore, tmp_path: Path) -> None:
     with pytest.raises(ArtifactUnreadable):
         BuiltinArtifactStore(store.root).read("s3://bkt")
 
+    assert artifacts.size("s3://bkt/models/model.tar.gz") == len(body)
+    artifacts.delete("s3://bkt/models/model.tar.gz")
+    with pytest.raises(ArtifactNotFound, match="no such object"):
+        artifacts.size("s3://bkt/models/model.tar.gz")
+    with pytest.raises(ArtifactNotFound, match="no such object"):
+        artifacts.delete("s3://bkt/models/model.tar.gz")
+    assert store.list_objects("bkt", prefix="models/").objects == []
+
 
 def test_which_store_reads_s3_uris() -> None:
     def s3_store(settings: Settings) -> object:
