@@ -267,6 +267,10 @@ class MetricsIngester:
         if self._stopping.is_set():  # claim nothing that would stay leased after the server stops
             return self.interval
         now = _now_us()
+        with self.store.read() as tx:  # an idle server takes no write lock (SQLite has one writer)
+            due_us = tx.next_metric_source_due_us()
+        if due_us is None or due_us > now:
+            return self._wait_until(due_us)
         with self.store.write() as tx:
             claimed = tx.claim_metric_sources(now, LEASE_SECONDS * 1_000_000, self.batch)
         if claimed:
@@ -284,7 +288,10 @@ class MetricsIngester:
             if len(claimed) >= self.batch:
                 return 0.0
         with self.store.read() as tx:
-            due_us = tx.next_metric_source_due_us()
+            return self._wait_until(tx.next_metric_source_due_us())
+
+    def _wait_until(self, due_us: int | None) -> float:
+        """Seconds until a pass is due (at most ``interval``)."""
         if due_us is None:
             return self.interval
         return max(0.0, min(self.interval, (due_us - _now_us()) / 1e6))

@@ -108,9 +108,16 @@ class ProcessBackend:
     def __init__(self, model_files: ModelFiles) -> None:
         self.model_files = model_files
         self._table: dict[str, _Endpoint] = {}
-        self._run_dir = Path(tempfile.mkdtemp(prefix="modelreg-"))  # short: socket paths are limited
+        self._run_dir_path: Path | None = None  # made when the first worker starts
         self._names = itertools.count(1)
         self._retiring: set[asyncio.Task[None]] = set()
+
+    @property
+    def _run_dir(self) -> Path:
+        """Where worker sockets and logs live: short, as socket paths are limited to ~100 bytes."""
+        if self._run_dir_path is None:
+            self._run_dir_path = Path(tempfile.mkdtemp(prefix="modelreg-"))
+        return self._run_dir_path
 
     # ------------------------------------------------------------------ deploy
     async def deploy(
@@ -264,7 +271,8 @@ class ProcessBackend:
             await asyncio.gather(*(self._stop(w) for v in gone.variants.values() for w in v.workers))
         if self._retiring:
             await asyncio.gather(*self._retiring, return_exceptions=True)
-        shutil.rmtree(self._run_dir, ignore_errors=True)
+        if self._run_dir_path is not None:
+            shutil.rmtree(self._run_dir_path, ignore_errors=True)
 
     async def heal(self) -> None:
         for endpoint, state in list(self._table.items()):
