@@ -92,7 +92,7 @@ class DeliveryWorker:
         batch: int = 100,
         senders: int = 8,
         idle_poll_seconds: float = 0.5,
-        coalesce_seconds: float = 0.005,
+        coalesce_seconds: float = 0.05,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -146,22 +146,27 @@ class DeliveryWorker:
 
     def run_once(self) -> float:
         """One pass over whatever work there is; returns how long to wait before the next pass."""
+        check_replays = time.monotonic() - self._replays_checked >= self.idle_poll_seconds
         with self.store.read() as tx:
             events_waiting = tx.has_undispatched_events()
             replays = False
-            if time.monotonic() - self._replays_checked >= self.idle_poll_seconds:  # replays are rare
+            if check_replays:  # replays are rare: look for them at the idle poll's pace
                 self._replays_checked = time.monotonic()
                 replays = any(
                     r.body.get("State") in ("STARTING", "CANCELLING")
                     for r in tx.list_resources(None, "replay", None, None, 1000)
                 )
+            due_us = tx.next_delivery_due_us()
         more = False
         if events_waiting:
-            more |= self.dispatch() >= self.batch
+            dispatched, fanned_out = self.dispatch()
+            more |= dispatched >= self.batch
+            if fanned_out:  # the deliveries it just wrote are due now
+                due_us = _now_us()
         if replays:
             self.work_replays()
-        with self.store.read() as tx:  # after dispatching: the deliveries it just wrote are due now
-            due_us = tx.next_delivery_due_us()
+            with self.store.read() as tx:
+                due_us = tx.next_delivery_due_us()
         if due_us is not None and due_us <= _now_us():
             more |= self.deliver_due() >= self.batch
             with self.store.read() as tx:
@@ -172,23 +177,28 @@ class DeliveryWorker:
         return max(0.0, min(self.idle_poll_seconds, until_due))
 
     # step 1: match events to rules --------------------------------------------------------
-    def dispatch(self) -> int:
+    def dispatch(self) -> tuple[int, int]:
+        """Match a batch of undispatched events to the enabled rules of their regions and write a
+        pending delivery per matched target; returns (events dispatched, deliveries written)."""
+        written = 0
         with self.store.write() as tx:
             events = tx.claim_undispatched_events(self.batch)
             rules_by_region: dict[str, list[NamedResource]] = {}
             for event in events:
                 if event.region not in rules_by_region:
                     rules_by_region[event.region] = enabled_rules(tx, event.region)
-                self._fan_out(tx, event, rules_by_region[event.region])
+                written += self._fan_out(tx, event, rules_by_region[event.region])
             tx.mark_dispatched([e.id for e in events if e.id is not None])
-        return len(events)
+        return len(events), written
 
     def _fan_out(
         self, tx: Transaction, event: OutboxEvent, rules: list[NamedResource], replay_name: str | None = None
-    ) -> None:
-        """Write a pending delivery for every target of every rule the event matches."""
+    ) -> int:
+        """Write a pending delivery for every target of every rule the event matches; returns how
+        many it wrote."""
         body = event.body if replay_name is None else {**event.body, "replay-name": replay_name}
         now = _now_us()
+        written = 0
         for rule in rules:
             pattern = self.rules.pattern(rule.body.get("EventPattern") or "")
             if pattern is None or not pattern.matches(body):
@@ -209,6 +219,8 @@ class DeliveryWorker:
                         updated_us=now,
                     )
                 )
+                written += 1
+        return written
 
     # replays ------------------------------------------------------------------------------
     def work_replays(self) -> None:
