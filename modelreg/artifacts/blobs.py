@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelreg.artifacts import checksums
+from modelreg.artifacts.direct_io import DirectFile
 
 
 class S3Error(Exception):
@@ -79,12 +80,21 @@ class BlobWriter:
         md5: bool = True,
     ) -> None:
         self.path = tmp_dir / f"{secrets.token_hex(16)}.part"
-        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         self._md5 = hashlib.md5() if md5 else None
         self._hashers = {alg: checksums.new_hasher(alg) for alg in algorithms}
         self._sha256 = hashlib.sha256() if sha256 else None
+        self._all_hashers: list[checksums.Hasher] = [
+            *([self._md5] if self._md5 is not None else []),
+            *self._hashers.values(),
+            *([self._sha256] if self._sha256 is not None else []),
+        ]
+        self._file: DirectFile | None = DirectFile(self.path, self._hash)
         self.size = 0
         self.max_size = max_size
+
+    def _hash(self, run: memoryview) -> None:
+        for hasher in self._all_hashers:
+            hasher.update(run)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Append ``data``; raises ``EntityTooLarge`` past ``max_size``."""
@@ -103,30 +113,17 @@ class BlobWriter:
                 400,
                 MaxSizeAllowed=str(self.max_size),
             )
-        assert self._fd is not None
-        hashers = [*self._hashers.values()] if self._md5 is None else [self._md5, *self._hashers.values()]
-        if self._sha256 is not None:
-            hashers.append(self._sha256)
-        for piece in pieces:
-            for hasher in hashers:
-                hasher.update(piece)
-        views = [memoryview(p).cast("B") for p in pieces]
-        while views:
-            written = os.writev(self._fd, views[:_IOV_MAX])
-            while views and written >= len(views[0]):
-                written -= len(views[0])
-                views.pop(0)
-            if written:
-                views[0] = views[0][written:]
+        assert self._file is not None
+        self._file.write_many(pieces)
 
     def finish(self) -> Blob:
         """fsync and close the file; the bytes are now durable but not yet visible anywhere."""
-        assert self._fd is not None
+        assert self._file is not None
         try:
-            os.fsync(self._fd)
+            self._file.finish()
         finally:
-            os.close(self._fd)
-            self._fd = None
+            self._file.close()
+            self._file = None
         raw = {alg: h.digest() for alg, h in self._hashers.items()}
         return Blob(
             path=self.path,
@@ -139,15 +136,14 @@ class BlobWriter:
 
     def discard(self) -> None:
         """Forget everything written (the temp file is removed)."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
 
 _MAX_CHUNK_HEADER = 4096
-_IOV_MAX = 512
 _MAX_TRAILERS = 16 * 1024
 
 
