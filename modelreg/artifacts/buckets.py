@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.artifacts.blobs import Blob, BlobWriter, S3Error, fsync_dir
+from modelreg.artifacts.direct_io import DirectReads, open_read
 
 MAX_KEY_BYTES = 1024
 #: largest single PUT (and part), as S3
@@ -498,13 +499,16 @@ class ObjectReader:
 
     def __init__(self, segments: list[tuple[Path, int]], start: int, length: int) -> None:
         self.start, self.length = start, length
-        self._fds: list[tuple[int, int, int]] = []  # (fd, first byte wanted, bytes wanted)
+        # (fd, O_DIRECT?, first byte wanted, bytes wanted)
+        self._fds: list[tuple[int, bool, int, int]] = []
+        self._reads = DirectReads()
         end, offset = start + length, 0
         try:
             for path, size in segments:
                 lo, hi = max(start, offset), min(end, offset + size)
                 if lo < hi:
-                    self._fds.append((os.open(path, os.O_RDONLY), lo - offset, hi - lo))
+                    fd, direct = open_read(path)
+                    self._fds.append((fd, direct, lo - offset, hi - lo))
                 offset += size
         except BaseException:
             self.close()
@@ -512,9 +516,9 @@ class ObjectReader:
 
     def chunks(self, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
         """The selected bytes, in order, in chunks of at most ``chunk_size``."""
-        for fd, pos, left in self._fds:
+        for fd, direct, pos, left in self._fds:
             while left > 0:
-                data = os.pread(fd, min(chunk_size, left), pos)
+                data = self._reads.read(fd, direct, pos, min(chunk_size, left))
                 if not data:
                     raise OSError("object data ended early: its file is shorter than the index says")
                 pos += len(data)
@@ -526,8 +530,9 @@ class ObjectReader:
 
     def close(self) -> None:
         fds, self._fds = self._fds, []
-        for fd, _, _ in fds:
+        for fd, _, _, _ in fds:
             os.close(fd)
+        self._reads.close()
 
     def __enter__(self) -> ObjectReader:
         return self

@@ -178,3 +178,56 @@ class DirectFile:
         if self._buf is not None:
             _POOL.give(self._buf)
             self._buf = None
+
+
+def open_read(path: os.PathLike[str] | str, *, direct: bool = True) -> tuple[int, bool]:
+    """Open ``path`` for reading: (fd, whether it is in O_DIRECT mode)."""
+    if direct and _O_DIRECT:
+        try:
+            return os.open(path, os.O_RDONLY | _O_DIRECT), True
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+    return os.open(path, os.O_RDONLY), False
+
+
+class DirectReads:
+    """Reads byte ranges of files opened by :func:`open_read`: from the device into a reused
+    aligned buffer (no page-cache pages are filled) and then into the ``bytes`` handed out, or
+    with plain ``pread`` on descriptors that are not in O_DIRECT mode. One reader per stream;
+    ``close`` gives the buffer back."""
+
+    #: the most one :meth:`read` returns
+    MAX_READ = STAGE_BYTES - ALIGN
+
+    def __init__(self) -> None:
+        self._buf: mmap.mmap | None = None
+        self._view: memoryview | None = None
+
+    def read(self, fd: int, direct: bool, pos: int, size: int) -> bytes:
+        """Up to ``size`` (at most :data:`MAX_READ`) bytes at ``pos``; fewer only at the end of
+        the file."""
+        size = min(size, self.MAX_READ)
+        if not direct:
+            return os.pread(fd, size, pos)
+        if self._view is None:
+            self._buf = _POOL.take()
+            self._view = memoryview(self._buf)
+        start = pos - pos % ALIGN
+        end = -(-(pos + size) // ALIGN) * ALIGN
+        try:
+            got = os.preadv(fd, [self._view[: end - start]], start)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:  # EINVAL: O_DIRECT refused after all; read plainly
+                raise
+            return os.pread(fd, size, pos)
+        skip = pos - start
+        return bytes(self._view[skip : skip + max(0, min(size, got - skip))])
+
+    def close(self) -> None:
+        if self._view is not None:
+            self._view.release()
+            self._view = None
+        if self._buf is not None:
+            _POOL.give(self._buf)
+            self._buf = None

@@ -114,3 +114,29 @@ def test_existing_files_are_never_opened(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError):
         DirectFile(path, lambda run: None)
     assert path.read_bytes() == b"keep"
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_reads_of_any_range_return_exactly_those_bytes(tmp_path: Path, direct: bool) -> None:
+    data = os.urandom(2 * STAGE_BYTES + 777)
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    fd, is_direct = direct_io.open_read(path, direct=direct)
+    reads = direct_io.DirectReads()
+    try:
+        assert direct or not is_direct
+        for pos, size in [
+            (0, 1),
+            (1, ALIGN),
+            (ALIGN - 1, 2),
+            (12345, 1_000_000),
+            (STAGE_BYTES - 5, STAGE_BYTES),  # capped at MAX_READ
+            (len(data) - 10, 100),  # the end of the file: fewer bytes
+            (len(data), 10),
+        ]:
+            want = data[pos : pos + min(size, reads.MAX_READ)]
+            assert reads.read(fd, is_direct, pos, size) == want
+    finally:
+        reads.close()
+        reads.close()
+        os.close(fd)
