@@ -118,7 +118,7 @@ class JsonProtocol:
         try:
             body = await request.body()
             ctx, handler, params = self._prepare(request, body, request_id)
-            result = await run_in_threadpool(handler, ctx, params)
+            result = await self._run(ctx, handler, params)
             members = spec.output_members(ctx.service, ctx.operation)
             if members:
                 result = {k: v for k, v in result.items() if k in members and v is not None}
@@ -128,6 +128,19 @@ class JsonProtocol:
         except Exception:
             log.exception("request %s failed", request_id)
             return internal_error_response(request_id)
+
+    async def _run(
+        self, ctx: dispatch.RequestContext, handler: dispatch.Handler, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Run ``handler`` on the event loop when it may (see ``modelreg.aws.dispatch``), else in a
+        worker thread."""
+        if self.store.local and dispatch.runs_inline(ctx.service, ctx.operation):
+            ctx.on_event_loop = True
+            try:
+                return handler(ctx, params)
+            except dispatch.NeedsThread:
+                ctx.on_event_loop = False
+        return await run_in_threadpool(handler, ctx, params)
 
     def _prepare(
         self, request: Request, body: bytes, request_id: str

@@ -21,7 +21,7 @@ _SUMMARY_MEMBERS = (
 )
 
 
-@operation("sagemaker", "CreateModelPackageGroup")
+@operation("sagemaker", "CreateModelPackageGroup", inline=True)
 def create_model_package_group(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     name = params["ModelPackageGroupName"]
     arn = group_arn(ctx, name)
@@ -46,13 +46,13 @@ def create_model_package_group(ctx: RequestContext, params: dict[str, Any]) -> d
     return {"ModelPackageGroupArn": arn}
 
 
-@operation("sagemaker", "DescribeModelPackageGroup")
+@operation("sagemaker", "DescribeModelPackageGroup", inline=True)
 def describe_model_package_group(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.read() as tx:
         return get_group(tx, ctx, params["ModelPackageGroupName"]).body
 
 
-@operation("sagemaker", "ListModelPackageGroups")
+@operation("sagemaker", "ListModelPackageGroups", inline=True)
 def list_model_package_groups(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     query = GroupQuery(
         region=ctx.region,
@@ -70,7 +70,7 @@ def list_model_package_groups(ctx: RequestContext, params: dict[str, Any]) -> di
     return {"ModelPackageGroupSummaryList": summaries, "NextToken": token}
 
 
-@operation("sagemaker", "DeleteModelPackageGroup")
+@operation("sagemaker", "DeleteModelPackageGroup", inline=True)
 def delete_model_package_group(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.write() as tx:
         group = get_group(tx, ctx, params["ModelPackageGroupName"], for_update=True)
@@ -87,7 +87,7 @@ def delete_model_package_group(ctx: RequestContext, params: dict[str, Any]) -> d
     return {}
 
 
-@operation("sagemaker", "PutModelPackageGroupPolicy")
+@operation("sagemaker", "PutModelPackageGroupPolicy", inline=True)
 def put_model_package_group_policy(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     policy = params["ResourcePolicy"]
     try:
@@ -103,7 +103,7 @@ def put_model_package_group_policy(ctx: RequestContext, params: dict[str, Any]) 
     return {"ModelPackageGroupArn": group.arn}
 
 
-@operation("sagemaker", "GetModelPackageGroupPolicy")
+@operation("sagemaker", "GetModelPackageGroupPolicy", inline=True)
 def get_model_package_group_policy(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.read() as tx:
         group = get_group(tx, ctx, params["ModelPackageGroupName"])
@@ -112,7 +112,7 @@ def get_model_package_group_policy(ctx: RequestContext, params: dict[str, Any]) 
     return {"ResourcePolicy": group.policy}
 
 
-@operation("sagemaker", "DeleteModelPackageGroupPolicy")
+@operation("sagemaker", "DeleteModelPackageGroupPolicy", inline=True)
 def delete_model_package_group_policy(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.write() as tx:
         group = get_group(tx, ctx, params["ModelPackageGroupName"], for_update=True)

@@ -85,7 +85,7 @@ def remember_client_token(tx: Transaction, ctx: RequestContext, params: dict[str
         tx.put_client_token(ctx.region, ctx.operation, token, request_digest(params), result, ctx.now_us())
 
 
-@operation("sagemaker", "CreateModelPackage")
+@operation("sagemaker", "CreateModelPackage", inline=True)
 def create_model_package(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     group_name, package_name = params.get("ModelPackageGroupName"), params.get("ModelPackageName")
     if group_name and package_name:
@@ -214,13 +214,13 @@ def _create_unversioned(tx: Transaction, ctx: RequestContext, params: dict[str, 
     return arn
 
 
-@operation("sagemaker", "DescribeModelPackage")
+@operation("sagemaker", "DescribeModelPackage", inline=True)
 def describe_model_package(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.read() as tx:
         return get_package(tx, ctx, params["ModelPackageName"]).body
 
 
-@operation("sagemaker", "BatchDescribeModelPackage")
+@operation("sagemaker", "BatchDescribeModelPackage", inline=True)
 def batch_describe_model_package(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     summaries: dict[str, Any] = {}
     errors: dict[str, Any] = {}
@@ -237,7 +237,7 @@ def batch_describe_model_package(ctx: RequestContext, params: dict[str, Any]) ->
     return {"ModelPackageSummaries": summaries, "BatchDescribeModelPackageErrorMap": errors}
 
 
-@operation("sagemaker", "ListModelPackages")
+@operation("sagemaker", "ListModelPackages", inline=True)
 def list_model_packages(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     group_ref = params.get("ModelPackageGroupName")
     # AWS's defaults: a group's versions when a group is named, else only unversioned packages.
@@ -268,7 +268,7 @@ def list_model_packages(ctx: RequestContext, params: dict[str, Any]) -> dict[str
     return {"ModelPackageSummaryList": summaries, "NextToken": token}
 
 
-@operation("sagemaker", "UpdateModelPackage")
+@operation("sagemaker", "UpdateModelPackage", inline=True)
 def update_model_package(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     """Apply an update in one transaction; an approval the group's promotion policy forbids is
     refused before anything is written."""
@@ -336,7 +336,7 @@ def apply_update(row: PackageRow, params: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-@operation("sagemaker", "DeleteModelPackage")
+@operation("sagemaker", "DeleteModelPackage", inline=True)
 def delete_model_package(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.write() as tx:
         remove_package(tx, ctx, get_package(tx, ctx, params["ModelPackageName"], for_update=True))

@@ -457,6 +457,13 @@ def _entry(
 # -- the seams model_packages.py calls --------------------------------------------------------
 
 
+def _fetch(ctx: RequestContext, uris: set[str]) -> MetricsCache:
+    if not uris:
+        return MetricsCache()
+    ctx.allow_blocking_io()  # metrics files may be remote: not on the event loop
+    return MetricsCache.fetch(ctx.settings, uris)
+
+
 def prefetch_for_create(ctx: RequestContext, params: dict[str, Any]) -> MetricsCache:
     """CreateModelPackage, before its write transaction: read the metrics files the group's policy
     will look at (the new version's and the latest Approved version's). Reads nothing unless the
@@ -469,7 +476,7 @@ def prefetch_for_create(ctx: RequestContext, params: dict[str, Any]) -> MetricsC
     group_name, region = group_name_and_region(ctx, group_ref)
     with ctx.store.read() as tx:
         uris = _prefetch(tx, region, group_name, params, None)
-    return MetricsCache.fetch(ctx.settings, uris) if uris else MetricsCache()
+    return _fetch(ctx, uris)
 
 
 def on_create(
@@ -528,7 +535,7 @@ def prefetch_for_update(ctx: RequestContext, params: dict[str, Any]) -> MetricsC
         if row is None or row.group_id is None or row.body.get("ModelApprovalStatus") == APPROVED:
             return MetricsCache()
         uris = _prefetch(tx, row.region, row.body["ModelPackageGroupName"], row.body, row.arn)
-    return MetricsCache.fetch(ctx.settings, uris) if uris else MetricsCache()
+    return _fetch(ctx, uris)
 
 
 def check_approval(

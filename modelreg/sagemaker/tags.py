@@ -48,7 +48,7 @@ def _taggable_arn(tx: Transaction, arn_text: str) -> str:
     raise ValidationException(f"modelreg does not support tags on {arn.resource_type} resources yet.")
 
 
-@operation("sagemaker", "AddTags")
+@operation("sagemaker", "AddTags", inline=True)
 def add_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     tags = tag_dict(params["Tags"])
     with ctx.store.write() as tx:
@@ -62,7 +62,7 @@ def add_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     return {"Tags": params["Tags"]}
 
 
-@operation("sagemaker", "ListTags")
+@operation("sagemaker", "ListTags", inline=True)
 def list_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.read() as tx:
         arn = _taggable_arn(tx, params["ResourceArn"])
@@ -75,7 +75,7 @@ def list_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     return {"Tags": tag_list(rows), "NextToken": token}
 
 
-@operation("sagemaker", "DeleteTags")
+@operation("sagemaker", "DeleteTags", inline=True)
 def delete_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.write() as tx:
         arn = _taggable_arn(tx, params["ResourceArn"])

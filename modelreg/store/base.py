@@ -567,6 +567,9 @@ class Store(Protocol):
     """A database of registry resources."""
 
     url: str
+    #: True when no store call waits on a network round trip (SQLite in this process): short
+    #: handlers may then run on the server's event loop (see ``modelreg.aws.dispatch``).
+    local: bool
 
     def read(self) -> AbstractContextManager[Transaction]:
         """A transaction for reading only."""

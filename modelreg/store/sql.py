@@ -403,6 +403,7 @@ class SqlStore:
         self.url = url
         self.engine = engine or create_engine(url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self.local = self.is_sqlite
         self._write_lock = threading.Lock() if self.is_sqlite else None
         self._commit_listeners: list[Callable[[], None]] = []
 

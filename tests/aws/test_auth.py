@@ -132,8 +132,9 @@ def as_server_sees(prepared: AWSPreparedRequest) -> SignedRequest:
         body = body.read()
     if isinstance(body, str):
         body = body.encode()
-    raw = [(b"host", split.netloc.encode())]
-    raw += [(k.lower().encode("latin-1"), _text(v).encode("latin-1")) for k, v in prepared.headers.items()]
+    sent = [(k.lower().encode("latin-1"), _text(v).encode("latin-1")) for k, v in prepared.headers.items()]
+    # botocore's own signer leaves Host to the HTTP client; the CRT signer (awscrt installed) sets it
+    raw = sent if any(name == b"host" for name, _ in sent) else [(b"host", split.netloc.encode()), *sent]
     raw += [(b"accept-encoding", b"identity"), (b"connection", b"keep-alive")]  # unsigned, added in transit
     return SignedRequest(
         method=prepared.method, raw_path=raw_path, headers=Headers(raw=raw), body=body or b""

@@ -1,0 +1,89 @@
+"""Where handlers run: inline operations on the event loop when the store is local, everything
+else (and an inline handler that needs other blocking I/O) in a worker thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from modelreg.app import build_app
+from modelreg.aws import dispatch
+from modelreg.config import Settings
+
+HEADERS = {
+    "Content-Type": "application/x-amz-json-1.1",
+    "X-Amz-Target": "SageMaker.DescribeModelPackageGroup",
+    "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDRAW/20261126/us-east-1/sagemaker/aws4_request, "
+    "SignedHeaders=host, Signature=" + "0" * 64,
+}
+
+
+class Recorder:
+    """A stand-in DescribeModelPackageGroup that records where each call ran."""
+
+    def __init__(self, needs_io: bool) -> None:
+        self.needs_io = needs_io
+        self.calls: list[tuple[bool, bool]] = []  # (ran on the loop's thread, ctx.on_event_loop)
+        self.loop_thread: threading.Thread | None = None
+
+    def __call__(self, ctx: dispatch.RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append((threading.current_thread() is self.loop_thread, ctx.on_event_loop))
+        if self.needs_io:
+            ctx.allow_blocking_io()
+        return {"ModelPackageGroupName": params["ModelPackageGroupName"]}
+
+
+def call_once(tmp_path: Path, recorder: Recorder, *, local: bool = True) -> httpx.Response:
+    app = build_app(Settings(data_dir=tmp_path, serving=False, delivery_worker=False, metrics_ingest=False))
+    app.state.store.local = local
+
+    async def go() -> httpx.Response:
+        recorder.loop_thread = threading.current_thread()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            return await client.post("/", content=b'{"ModelPackageGroupName": "g"}', headers=HEADERS)
+
+    try:
+        return asyncio.run(go())
+    finally:
+        app.state.store.close()
+
+
+@pytest.fixture
+def recorder(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Recorder:
+    fake = Recorder(needs_io=getattr(request, "param", False))
+    monkeypatch.setitem(dispatch._HANDLERS, ("sagemaker", "DescribeModelPackageGroup"), fake)
+    return fake
+
+
+def test_an_inline_operation_runs_on_the_event_loop_with_a_local_store(tmp_path, recorder) -> None:
+    assert dispatch.runs_inline("sagemaker", "DescribeModelPackageGroup")
+    response = call_once(tmp_path, recorder)
+    assert response.status_code == 200
+    assert response.json() == {"ModelPackageGroupName": "g"}
+    assert recorder.calls == [(True, True)]
+
+
+@pytest.mark.parametrize("recorder", [True], indirect=True)
+def test_an_inline_handler_that_needs_blocking_io_runs_again_in_a_thread(tmp_path, recorder) -> None:
+    response = call_once(tmp_path, recorder)
+    assert response.status_code == 200
+    assert recorder.calls == [(True, True), (False, False)]
+
+
+def test_with_a_remote_store_every_handler_runs_in_a_thread(tmp_path, recorder) -> None:
+    response = call_once(tmp_path, recorder, local=False)
+    assert response.status_code == 200
+    assert recorder.calls == [(False, False)]
+
+
+def test_operations_not_marked_inline_run_in_a_thread(monkeypatch, tmp_path, recorder) -> None:
+    monkeypatch.setattr(dispatch, "_INLINE", dispatch._INLINE - {("sagemaker", "DescribeModelPackageGroup")})
+    response = call_once(tmp_path, recorder)
+    assert response.status_code == 200
+    assert recorder.calls == [(False, False)]
