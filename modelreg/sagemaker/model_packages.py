@@ -103,19 +103,10 @@ def create_model_package(ctx: RequestContext, params: dict[str, Any]) -> dict[st
             "Tags cannot be set on a versioned model package: it uses the tags of its "
             "model package group. Tag the group instead."
         )
-    # the group's promotion policy may need metrics files: read them before the write lock is taken
-    metrics = promotion.prefetch_for_create(ctx, params)
     try:
-        with ctx.store.write() as tx:
-            replayed = replay_client_token(tx, ctx, params)
-            if replayed is not None:
-                return {"ModelPackageArn": replayed}
-            arn = (
-                _create_version(tx, ctx, params, group_name, metrics)
-                if group_name
-                else _create_unversioned(tx, ctx, params, package_name)
-            )
-            remember_client_token(tx, ctx, params, arn)
+        arn = promotion.with_metrics(
+            ctx, lambda metrics: _create(ctx, params, group_name, package_name, metrics)
+        )
     except DuplicateKey:
         # A concurrent request with the same ClientToken committed first: answer with its result.
         with ctx.store.read() as tx:
@@ -126,6 +117,28 @@ def create_model_package(ctx: RequestContext, params: dict[str, Any]) -> dict[st
     if metrics_ingest.has_sources(params):
         ctx.signals.fire_metrics_pending()
     return {"ModelPackageArn": arn}
+
+
+def _create(
+    ctx: RequestContext,
+    params: dict[str, Any],
+    group_name: str | None,
+    package_name: str | None,
+    metrics: promotion.MetricsCache,
+) -> str:
+    """CreateModelPackage's write transaction; the ARN of the new package (or of the one a
+    retried request with the same ClientToken created)."""
+    with ctx.store.write() as tx:
+        replayed = replay_client_token(tx, ctx, params)
+        if replayed is not None:
+            return replayed
+        if group_name:
+            arn = _create_version(tx, ctx, params, group_name, metrics)
+        else:
+            assert package_name is not None
+            arn = _create_unversioned(tx, ctx, params, package_name)
+        remember_client_token(tx, ctx, params, arn)
+    return arn
 
 
 def _stored_members(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -272,11 +285,14 @@ def list_model_packages(ctx: RequestContext, params: dict[str, Any]) -> dict[str
 def update_model_package(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     """Apply an update in one transaction; an approval the group's promotion policy forbids is
     refused before anything is written."""
-    # an approval is checked against metrics files: read them before the write lock is taken
-    metrics = promotion.prefetch_for_update(ctx, params)
+    arn = promotion.with_metrics(ctx, lambda metrics: _update(ctx, params, metrics))
+    return {"ModelPackageArn": arn}
+
+
+def _update(ctx: RequestContext, params: dict[str, Any], metrics: promotion.MetricsCache) -> str:
     with ctx.store.write() as tx:
         if replay_client_token(tx, ctx, params) is not None:
-            return {"ModelPackageArn": params["ModelPackageArn"]}
+            return str(params["ModelPackageArn"])
         row = get_package(tx, ctx, params["ModelPackageArn"], for_update=True)
         refuse_approval_on_deploy(ctx, params, row.approval_status)
         before = dict(row.body)
@@ -290,7 +306,7 @@ def update_model_package(ctx: RequestContext, params: dict[str, Any]) -> dict[st
         history.record_changes(tx, ctx, row.arn, before, row.body, now, params)
         outbox.model_package_changed(tx, ctx, row.arn, before, row.body, now)
         remember_client_token(tx, ctx, params, row.arn)
-    return {"ModelPackageArn": row.arn}
+    return row.arn
 
 
 def apply_update(row: PackageRow, params: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,10 @@ A gate names one ``metric`` and exactly one test:
   Differences are compared with a 1e-9 tolerance, so 0.57 - 0.56 counts as an improvement of 0.01.
 
 Metrics are read from the version's ``ModelMetrics.ModelQuality.Statistics.S3Uri``
-(:mod:`modelreg.sagemaker.metrics` gives the formats), before the write transaction opens.
+(:mod:`modelreg.sagemaker.metrics` gives the formats), never inside a write transaction: a check
+that needs files not read yet raises ``MetricsNeeded``, the transaction rolls back, and
+``with_metrics`` reads them and runs the transaction again (so a request without a policy, or
+without gates, pays nothing for the feature).
 
 What the policy does:
 
@@ -43,16 +46,18 @@ from __future__ import annotations
 import functools
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from modelreg.artifacts import ArtifactError, ArtifactStore, open_artifacts
 from modelreg.aws.dispatch import RequestContext
 from modelreg.config import Settings
 from modelreg.errors import ValidationException
-from modelreg.sagemaker.common import find_package, group_name_and_region
 from modelreg.sagemaker.metrics import MetricsError, parse_metrics
 from modelreg.store.base import GroupRow, HistoryEntry, NamedResource, PackageQuery, PackageRow, Transaction
+
+T = TypeVar("T")
 
 #: kind of the NamedResource that holds a group's policy (its name: the group name, lower-cased)
 KIND = "promotion-policy"
@@ -267,17 +272,30 @@ def _artifacts(settings: Settings) -> ArtifactStore:
     return open_artifacts(settings)
 
 
+class MetricsNeeded(Exception):
+    """Raised inside a write transaction by a check that needs metrics files not read yet."""
+
+    def __init__(self, uris: set[str]) -> None:
+        super().__init__(", ".join(sorted(uris)))
+        self.uris = uris
+
+
 class MetricsCache:
-    """Metrics files read before the write transaction, by URI: inside the transaction nothing
-    is read over the network, so a URI that was not read beforehand fails its check."""
+    """Metrics files read outside the write transaction, by URI. While ``final`` is false a check
+    that needs a file not read yet raises ``MetricsNeeded``; once final (the files changed under
+    us several times), such a file fails its check with a "try again"."""
 
-    def __init__(self, reads: dict[str, dict[str, float] | str] | None = None) -> None:
+    def __init__(
+        self, reads: dict[str, dict[str, float] | str] | None = None, *, final: bool = False
+    ) -> None:
         self.reads = reads or {}
+        self.final = final
 
-    @classmethod
-    def fetch(cls, settings: Settings, uris: set[str]) -> MetricsCache:
-        artifacts = _artifacts(settings)
-        return cls({uri: read_metrics(artifacts, uri) for uri in sorted(uris)})
+    def require(self, bodies: list[dict[str, Any]]) -> None:
+        """Raise ``MetricsNeeded`` for the metrics files of ``bodies`` not read yet (unless final)."""
+        missing = {uri for uri in map(metrics_uri, bodies) if uri and uri not in self.reads}
+        if missing and not self.final:
+            raise MetricsNeeded(missing)
 
     def for_version(self, body: dict[str, Any]) -> Metrics:
         version = body.get("ModelPackageVersion")
@@ -294,6 +312,23 @@ class MetricsCache:
         return Metrics(version, values=read) if isinstance(read, dict) else Metrics(version, error=read)
 
 
+def with_metrics(ctx: RequestContext, attempt: Callable[[MetricsCache], T]) -> T:
+    """Run ``attempt(cache)``, a function that opens and commits one write transaction. When a
+    promotion check inside it raises ``MetricsNeeded``, the transaction has rolled back: read
+    those files (blocking I/O, outside any transaction) and run it again; after three rounds the
+    cache is final."""
+    cache = MetricsCache()
+    for _ in range(3):
+        try:
+            return attempt(cache)
+        except MetricsNeeded as needed:
+            ctx.allow_blocking_io()  # metrics files may be remote: not on the event loop
+            artifacts = _artifacts(ctx.settings)
+            fetched = {uri: read_metrics(artifacts, uri) for uri in sorted(needed.uris)}
+            cache = MetricsCache({**cache.reads, **fetched})
+    return attempt(MetricsCache(cache.reads, final=True))
+
+
 def latest_approved(
     tx: Transaction, region: str, group_id: int, exclude_arn: str | None = None
 ) -> PackageRow | None:
@@ -303,28 +338,6 @@ def latest_approved(
         if row.arn != exclude_arn:
             return row
     return None
-
-
-def _needs_metrics(policy: Policy | None) -> bool:
-    return policy is not None and bool(policy.gates)
-
-
-def _prefetch(
-    tx: Transaction, region: str, group_name: str, candidate: dict[str, Any], exclude: str | None
-) -> set[str]:
-    """The metrics URIs a check of ``candidate`` against the group's policy will need."""
-    policy = load_policy(tx, region, group_name)
-    if not _needs_metrics(policy):
-        return set()
-    assert policy is not None
-    uris = {metrics_uri(candidate)}
-    if any(g.relative for g in policy.gates):
-        group = tx.get_group(region, group_name)
-        if group is not None and group.id is not None:
-            baseline = latest_approved(tx, region, group.id, exclude)
-            if baseline is not None:
-                uris.add(metrics_uri(baseline.body))
-    return {u for u in uris if u}
 
 
 # -- evaluation -------------------------------------------------------------------------------
@@ -428,10 +441,11 @@ def describe_failed(results: list[GateResult]) -> str:
 
 
 def _results(tx: Transaction, policy: Policy, row: PackageRow, cache: MetricsCache) -> list[GateResult]:
-    baseline = None
+    approved = None
     if any(g.relative for g in policy.gates) and row.group_id is not None:
         approved = latest_approved(tx, row.region, row.group_id, exclude_arn=row.arn)
-        baseline = None if approved is None else cache.for_version(approved.body)
+    cache.require([row.body] + ([approved.body] if approved is not None else []))
+    baseline = None if approved is None else cache.for_version(approved.body)
     return evaluate(policy, cache.for_version(row.body), baseline)
 
 
@@ -455,28 +469,6 @@ def _entry(
 
 
 # -- the seams model_packages.py calls --------------------------------------------------------
-
-
-def _fetch(ctx: RequestContext, uris: set[str]) -> MetricsCache:
-    if not uris:
-        return MetricsCache()
-    ctx.allow_blocking_io()  # metrics files may be remote: not on the event loop
-    return MetricsCache.fetch(ctx.settings, uris)
-
-
-def prefetch_for_create(ctx: RequestContext, params: dict[str, Any]) -> MetricsCache:
-    """CreateModelPackage, before its write transaction: read the metrics files the group's policy
-    will look at (the new version's and the latest Approved version's). Reads nothing unless the
-    request registers a version, Approved or pending, in a group whose policy has gates."""
-    group_ref = params.get("ModelPackageGroupName")
-    if not group_ref or params.get("ModelApprovalStatus") not in (None, PENDING, APPROVED):
-        return MetricsCache()
-    if not metrics_uri(params):  # no metrics to read: any gate fails without looking further
-        return MetricsCache()
-    group_name, region = group_name_and_region(ctx, group_ref)
-    with ctx.store.read() as tx:
-        uris = _prefetch(tx, region, group_name, params, None)
-    return _fetch(ctx, uris)
 
 
 def on_create(
@@ -523,19 +515,6 @@ def on_create(
     row.body["ApprovalDescription"] = reason
     tx.update_package(row)
     tx.append_history(_entry(ctx, row.arn, row.created_us, "ModelApprovalStatus", PENDING, APPROVED, reason))
-
-
-def prefetch_for_update(ctx: RequestContext, params: dict[str, Any]) -> MetricsCache:
-    """UpdateModelPackage, before its write transaction: when the request approves, read the
-    metrics files the group's policy will compare."""
-    if params.get("ModelApprovalStatus") != APPROVED:
-        return MetricsCache()
-    with ctx.store.read() as tx:
-        row = find_package(tx, ctx, params["ModelPackageArn"])
-        if row is None or row.group_id is None or row.body.get("ModelApprovalStatus") == APPROVED:
-            return MetricsCache()
-        uris = _prefetch(tx, row.region, row.body["ModelPackageGroupName"], row.body, row.arn)
-    return _fetch(ctx, uris)
 
 
 def check_approval(

@@ -30,6 +30,7 @@ _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _b = sa.bindparam
 
 _GET_RESOURCE = R.select().where(R.c.region == _b("region"), R.c.kind == _b("kind"), R.c.name == _b("name"))
+_INSERT_EVENT = E.insert().returning(E.c.id)
 _ANY_UNDISPATCHED = sa.select(E.c.id).where(E.c.dispatched.is_(False)).limit(1)
 # a leased delivery is due again only when its lease lapses (its worker may have died mid-call)
 _NEXT_DUE = sa.select(
@@ -120,7 +121,7 @@ class EventQueries:
     # outbox -------------------------------------------------------------------------------
     def append_event(self, event: OutboxEvent) -> OutboxEvent:
         event.id = self.conn.execute(
-            E.insert().returning(E.c.id),
+            _INSERT_EVENT,
             {
                 "event_id": event.event_id,
                 "region": event.region,

@@ -24,6 +24,8 @@ _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _b = sa.bindparam
 _IN_CHUNK = 500  # ARNs per IN (...) list
 
+_INSERT_RESOURCES = R.insert()
+_INSERT_ASSOCIATIONS = L.insert()
 _GET = L.select().where(L.c.source_arn == _b("src"), L.c.destination_arn == _b("dst"))
 _GET_RESOURCE = R.select().where(R.c.region == _b("region"), R.c.kind == _b("kind"), R.c.name == _b("name"))
 
@@ -156,7 +158,7 @@ class LineageQueries:
             for r in resources
         ]
         try:
-            self.conn.execute(R.insert(), values)
+            self.conn.execute(_INSERT_RESOURCES, values)
         except sa.exc.IntegrityError as exc:
             raise DuplicateKey(resources[0].name) from exc
 
@@ -167,7 +169,7 @@ class LineageQueries:
         if not rows:
             return
         try:
-            self.conn.execute(L.insert(), [_values(row) for row in rows])
+            self.conn.execute(_INSERT_ASSOCIATIONS, [_values(row) for row in rows])
         except sa.exc.IntegrityError as exc:
             raise DuplicateKey(rows[0].destination_arn) from exc
 
