@@ -35,6 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from modelreg.artifacts import s3_ops as ops
 from modelreg.artifacts.blobs import S3Error
 from modelreg.artifacts.buckets import BucketStore
+from modelreg.artifacts.memory import tune_allocator
 from modelreg.artifacts.multipart import Uploads
 from modelreg.artifacts.s3_http import ClientGone, S3Request, error_reply, new_request_id
 from modelreg.aws.auth import Authenticator, SignedRequest, parse_authorization
@@ -93,6 +94,7 @@ def make_s3_app(settings: Settings, authenticator: Authenticator) -> ASGIApp:
     ``builtin_s3`` off) an app that tells S3 clients where the artifact store is."""
     if not settings.builtin_s3:
         return S3Off(settings)
+    tune_allocator()  # request bodies stream through large buffers: keep them in reused memory
     store = BucketStore(settings.data_dir / "s3")
     removed = store.recover()
     if any(removed.values()):
