@@ -1,17 +1,28 @@
 """S3 throughput benchmark: one large object through modelreg's built-in S3 store, the disk itself
-(``dd``) and ``moto_server``, on the same machine and folder.
+(``dd``) and ``moto_server``, on the same machine and folder, with two clients.
 
     .venv/bin/python bench/s3.py                 # a 1024 MB object
     .venv/bin/python bench/s3.py --quick         # 64 MB
-    .venv/bin/python bench/s3.py --size-mb 256 --repeat 3 --json out.json
+    .venv/bin/python bench/s3.py --size-mb 256 --repeat 3 --clients crt --json out.json
 
-For each server the client is boto3 with its defaults, as users run it: ``upload_file`` (8 MB
-parts, 10 threads, CRC32 checksums) then ``download_file`` (ranged GETs, checksum mode on) of a
-file of random bytes; the downloaded file's SHA-256 is checked (not timed). The disk's own
-speed is ``dd if=/dev/zero of=FILE bs=8M count=N conv=fsync`` in the same folder, and reading
-that file back with ``dd iflag=direct`` (from the device, not the page cache). Each
-figure is the best of ``--repeat`` runs. Servers are started here, bound to 127.0.0.1 on free
-ports, and stopped by PID; every file is removed at the end, also on error or Ctrl-C.
+Clients, each against each server:
+
+- ``boto3``: boto3 with its defaults, as users run it: ``upload_file`` (8 MB parts, 10 threads,
+  CRC32 checksums) then ``download_file`` (ranged GETs, checksum mode on) of a file of random
+  bytes; the downloaded file's SHA-256 is checked (not timed). boto3 is pure Python and spends
+  about 2 CPU-seconds per GB itself: on a 2-core machine it is the bottleneck.
+- ``crt``: the AWS Common Runtime's C S3 client (``awscrt``, what AWS CLI v2 and boto3[crt]
+  transfer with; :mod:`bench.s3_crt`), with s3transfer's defaults: uploads the same file
+  (8 MiB parts, CRC32 trailers), downloads into ``/dev/null`` as ``dd`` reads into it; the
+  object's SHA-256 is checked with one untimed GetObject. This row measures the server, and the
+  issue's target (at least 60% of the disk's speed) is judged on it.
+
+The disk's own speed is ``dd if=/dev/zero of=FILE bs=8M count=N conv=fsync`` in the same folder,
+and reading that file back with ``dd iflag=direct`` (from the device, not the page cache). Each
+figure is the best of ``--repeat`` runs; with it the CPU-seconds per GB that the server process
+(tree) and the client (this process, all its threads) spent in that run, from ``/proc`` and
+``getrusage``. Servers are started here, bound to 127.0.0.1 on free ports, and stopped by PID;
+every file is removed at the end, also on error or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -21,6 +32,7 @@ import contextlib
 import hashlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -34,6 +46,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make ``bench`` and ``modelreg`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import s3_crt
 from bench.procs import ServerProcess, free_port
 from bench.systems import modelreg_server
 
@@ -42,10 +55,28 @@ BUCKET = "bench"
 
 
 @dataclass
+class Transfer:
+    """One timed transfer: MB/s and the CPU-seconds per GB the server and the client spent."""
+
+    mb_s: float
+    server_cpu_s_per_gb: float | None = None
+    client_cpu_s_per_gb: float | None = None
+
+
+@dataclass
 class Result:
     system: str
-    upload_mb_s: float
-    download_mb_s: float
+    client: str
+    upload: Transfer
+    download: Transfer
+
+    @property
+    def upload_mb_s(self) -> float:
+        return self.upload.mb_s
+
+    @property
+    def download_mb_s(self) -> float:
+        return self.download.mb_s
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -58,6 +89,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--systems", default="disk,modelreg,moto", help="comma-separated from disk, modelreg, moto"
     )
+    p.add_argument("--clients", default="boto3,crt", help="comma-separated from boto3, crt (default both)")
     p.add_argument(
         "--dir", type=Path, default=None, help="folder for the bench's files (default: a temp folder)"
     )
@@ -66,6 +98,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.size_mb is None:
         args.size_mb = 64 if args.quick else 1024
     args.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    args.clients = [c.strip() for c in args.clients.split(",") if c.strip()]
     return args
 
 
@@ -95,6 +128,25 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
+def client_cpu() -> float:
+    """CPU-seconds this process (every thread, the CRT's native ones too) has used."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measured(fn: Callable[[], Any], size_mb: int, server: ServerProcess | None) -> Transfer:
+    """Run ``fn`` (moving ``size_mb``) and what it cost: MB/s, server and client CPU-s per GB."""
+    server_before = server.cpu_seconds() if server is not None else 0.0
+    client_before = client_cpu()
+    seconds = timed(fn)
+    per_gb = 1024 / size_mb
+    return Transfer(
+        size_mb / seconds,
+        (server.cpu_seconds() - server_before) * per_gb if server is not None else None,
+        (client_cpu() - client_before) * per_gb,
+    )
+
+
 def _dd_read(target: Path) -> None:
     """Read ``target`` from the device itself (O_DIRECT: the page cache would measure memory, not
     the disk); plain reads where the file system refuses O_DIRECT."""
@@ -105,8 +157,8 @@ def _dd_read(target: Path) -> None:
         subprocess.run(["dd", f"if={target}", "of=/dev/null", "bs=8M"], check=True, capture_output=True)
 
 
-def dd_speed(work: Path, size_mb: int) -> tuple[float, float]:
-    """(write, read) MB/s of ``dd`` in ``work``: written with conv=fsync, then read back."""
+def dd_speed(work: Path, size_mb: int) -> tuple[Transfer, Transfer]:
+    """(write, read) of ``dd`` in ``work``: written with conv=fsync, then read back."""
     target = work / "dd.bin"
     count = max(size_mb // 8, 1)
     try:
@@ -120,7 +172,7 @@ def dd_speed(work: Path, size_mb: int) -> tuple[float, float]:
         read = timed(lambda: _dd_read(target))
     finally:
         target.unlink(missing_ok=True)
-    return count * 8 / write, count * 8 / read
+    return Transfer(count * 8 / write), Transfer(count * 8 / read)
 
 
 def s3_client(url: str) -> Any:
@@ -135,22 +187,50 @@ def s3_client(url: str) -> Any:
     )
 
 
-def transfer(url: str, source: Path, digest: str, work: Path, size_mb: int) -> tuple[float, float]:
-    """(upload, download) MB/s of one object through the S3 API at ``url``."""
-    s3 = s3_client(url)
+def boto3_transfer(
+    server: ServerProcess, source: Path, digest: str, work: Path, size_mb: int
+) -> tuple[Transfer, Transfer]:
+    """(upload, download) of one object with boto3's ``upload_file`` / ``download_file``."""
+    s3 = s3_client(server.url)
     with contextlib.suppress(Exception):
         s3.create_bucket(Bucket=BUCKET)
     target = work / "downloaded.bin"
     try:
-        up = timed(lambda: s3.upload_file(str(source), BUCKET, "object"))
-        down = timed(lambda: s3.download_file(BUCKET, "object", str(target)))
+        up = measured(lambda: s3.upload_file(str(source), BUCKET, "object"), size_mb, server)
+        down = measured(lambda: s3.download_file(BUCKET, "object", str(target)), size_mb, server)
         if sha256_file(target) != digest:
-            raise RuntimeError(f"{url}: the downloaded object differs from the uploaded file")
+            raise RuntimeError(f"{server.url}: the downloaded object differs from the uploaded file")
     finally:
         target.unlink(missing_ok=True)
         with contextlib.suppress(Exception):
             s3.delete_object(Bucket=BUCKET, Key="object")
-    return size_mb / up, size_mb / down
+    return up, down
+
+
+def crt_transfer(
+    server: ServerProcess, source: Path, digest: str, work: Path, size_mb: int
+) -> tuple[Transfer, Transfer]:
+    """(upload, download) of one object with the AWS CRT S3 client (download into /dev/null);
+    the stored object's SHA-256 is checked after the timed runs."""
+    s3 = s3_client(server.url)
+    with contextlib.suppress(Exception):
+        s3.create_bucket(Bucket=BUCKET)
+    crt = s3_crt.CrtClient(server.url)
+    try:
+        up = measured(lambda: crt.upload(source, BUCKET, "object-crt"), size_mb, server)
+        down = measured(lambda: crt.download(BUCKET, "object-crt"), size_mb, server)
+        if s3_crt.sha256_of_object(s3, BUCKET, "object-crt") != digest:
+            raise RuntimeError(f"{server.url}: the object the CRT client uploaded differs from the file")
+    finally:
+        with contextlib.suppress(Exception):
+            s3.delete_object(Bucket=BUCKET, Key="object-crt")
+    return up, down
+
+
+CLIENTS: dict[str, Callable[[ServerProcess, Path, str, Path, int], tuple[Transfer, Transfer]]] = {
+    "boto3": boto3_transfer,
+    "crt": crt_transfer,
+}
 
 
 @contextlib.contextmanager
@@ -173,42 +253,74 @@ def run(args: argparse.Namespace, work: Path) -> list[Result]:
     print(f"writing a {args.size_mb} MB file of random bytes in {work} ...", flush=True)
     digest = make_source(source, size)
     results: list[Result] = []
+    clients = [c for c in args.clients if c in CLIENTS]
+    if "crt" in clients and (why := s3_crt.available()) is not None:
+        print(f"  skipping the crt client: {why}", flush=True)
+        clients.remove("crt")
 
-    def best(name: str, measure: Callable[[], tuple[float, float]]) -> None:
-        figures = [measure() for _ in range(args.repeat)]
-        result = Result(name, max(f[0] for f in figures), max(f[1] for f in figures))
+    def best(system: str, client: str, measure: Callable[[], tuple[Transfer, Transfer]]) -> None:
+        runs = [measure() for _ in range(args.repeat)]
+        result = Result(
+            system,
+            client,
+            max((r[0] for r in runs), key=lambda t: t.mb_s),
+            max((r[1] for r in runs), key=lambda t: t.mb_s),
+        )
         print(
-            f"  {name}: upload {result.upload_mb_s:.0f} MB/s, download {result.download_mb_s:.0f} MB/s",
+            f"  {system} / {client}: upload {result.upload_mb_s:.0f} MB/s, "
+            f"download {result.download_mb_s:.0f} MB/s",
             flush=True,
         )
         results.append(result)
 
     if "disk" in args.systems:
-        best("disk (dd)", lambda: dd_speed(work, args.size_mb))
+        best("disk", "dd", lambda: dd_speed(work, args.size_mb))
+    servers: list[tuple[str, Callable[[Path], ServerProcess]]] = []
     if "modelreg" in args.systems:
-        data = work / "modelreg"
-        data.mkdir()
-        with started(modelreg_server("modelreg", data, None)) as server:
-            best("modelreg", lambda: transfer(server.url, source, digest, work, args.size_mb))
+        servers.append(("modelreg", lambda data: modelreg_server("modelreg", data, None)))
     if "moto" in args.systems:
-        moto_dir = work / "moto"
-        moto_dir.mkdir()
-        with started(moto_server(moto_dir)) as server:
-            best("moto_server", lambda: transfer(server.url, source, digest, work, args.size_mb))
+        servers.append(("moto_server", moto_server))
+    for name, make in servers:
+        data = work / name
+        data.mkdir()
+        with started(make(data)) as server:
+            for client in clients:
+                best(name, client, lambda: CLIENTS[client](server, source, digest, work, args.size_mb))  # noqa: B023
     return results
 
 
+def _cpu(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def table(results: list[Result], size_mb: int) -> str:
-    disk = next((r for r in results if r.system.startswith("disk")), None)
+    disk = next((r for r in results if r.system == "disk"), None)
     lines = [
-        f"{size_mb} MB object; upload = boto3 upload_file (disk: dd write, fsync), "
-        "download = boto3 download_file (disk: dd read)",
-        f"{'system':<14} {'upload MB/s':>12} {'download MB/s':>14} {'upload/disk':>12} {'download/disk':>14}",
+        f"{size_mb} MB object. Upload = boto3 upload_file | CRT PutObject from the file | dd write "
+        "(conv=fsync);",
+        "download = boto3 download_file | CRT GetObject into /dev/null | dd read (iflag=direct).",
+        "CPU = CPU-seconds per GB spent by the server process / by the client process in that run.",
+        f"{'system':<12} {'client':<6} {'up MB/s':>8} {'up/disk':>8} {'down MB/s':>10} {'down/disk':>10}"
+        f" {'srv CPU up':>10} {'down':>5} {'cli CPU up':>10} {'down':>5}",
     ]
     for r in results:
         up = f"{r.upload_mb_s / disk.upload_mb_s:.0%}" if disk else "-"
         down = f"{r.download_mb_s / disk.download_mb_s:.0%}" if disk else "-"
-        lines.append(f"{r.system:<14} {r.upload_mb_s:>12.0f} {r.download_mb_s:>14.0f} {up:>12} {down:>14}")
+        lines.append(
+            f"{r.system:<12} {r.client:<6} {r.upload_mb_s:>8.0f} {up:>8} {r.download_mb_s:>10.0f} {down:>10}"
+            f" {_cpu(r.upload.server_cpu_s_per_gb):>10} {_cpu(r.download.server_cpu_s_per_gb):>5}"
+            f" {_cpu(r.upload.client_cpu_s_per_gb):>10} {_cpu(r.download.client_cpu_s_per_gb):>5}"
+        )
+    crt = next((r for r in results if r.system == "modelreg" and r.client == "crt"), None)
+    if disk and crt:
+        up_ratio, down_ratio = crt.upload_mb_s / disk.upload_mb_s, crt.download_mb_s / disk.download_mb_s
+        met = min(up_ratio, down_ratio) >= 0.6
+        ratios = f"upload {up_ratio:.0%}, download {down_ratio:.0%}"
+        lines += [
+            "Target (issue 5): modelreg at >= 60% of the disk's speed, judged on the crt row, where the "
+            f"client is not the bottleneck: {'met' if met else 'NOT met'} ({ratios}).",
+            "The boto3 rows are what users see with boto3 here; there boto3 itself is the bottleneck.",
+        ]
     return "\n".join(lines)
 
 
