@@ -28,9 +28,9 @@ from collections.abc import Callable, Sequence
 #: alignment of O_DIRECT buffers, offsets and lengths (covers 512-byte and 4 KiB sector devices)
 ALIGN = 4096
 #: size of one staging buffer: bytes are written to the file in runs of this size
-STAGE_BYTES = 8 * 1024 * 1024
+STAGE_BYTES = 4 * 1024 * 1024
 #: staging buffers kept for reuse when no upload holds them
-KEEP_BUFFERS = 16
+KEEP_BUFFERS = 8
 
 _O_DIRECT = getattr(os, "O_DIRECT", 0)
 
