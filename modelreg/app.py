@@ -32,10 +32,11 @@ from modelreg.api import retention as api_retention
 from modelreg.api.guard import SignedApiGuard
 from modelreg.artifacts import open_artifacts
 from modelreg.artifacts.s3_api import is_s3_request, make_s3_app
-from modelreg.aws.auth import Authenticator, NoAuth, SigV4Auth, load_keys_file
+from modelreg.aws.auth import Authenticator, NoAuth
 from modelreg.aws.dispatch import Signals
 from modelreg.aws.protocol import JsonProtocol, error_response, new_request_id
 from modelreg.aws.query import handle_query
+from modelreg.aws.sigv4 import SigV4Auth, load_keys_file
 from modelreg.config import Settings
 from modelreg.errors import UnknownOperationException
 from modelreg.events import archives, connections, put_events, rules  # noqa: F401  (register handlers)

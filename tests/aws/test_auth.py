@@ -26,15 +26,8 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from starlette.datastructures import Headers
 
-from modelreg.aws.auth import (
-    KeyEntry,
-    NoAuth,
-    Principal,
-    SignedRequest,
-    SigV4Auth,
-    load_keys_file,
-    parse_authorization,
-)
+from modelreg.aws.auth import KeyEntry, NoAuth, Principal, SignedRequest, parse_authorization
+from modelreg.aws.sigv4 import SigV4Auth, load_keys_file
 from modelreg.errors import (
     AuthError,
     IncompleteSignatureException,
