@@ -8,19 +8,22 @@ Handlers run in a worker thread, except those registered with ``inline=True`` wh
 local (SQLite): those run on the event loop, which saves a thread hand-off per request (about
 half of a small write's CPU). An inline handler may only use the store; if it finds it must do
 other blocking I/O (read a metrics file, say), it raises ``NeedsThread`` before it has written
-anything, and runs again in a worker thread.
+anything, and runs again in a worker thread. Its first write transaction does not queue behind
+another one (a replay, a cleanup, the delivery worker): it runs again in a worker thread instead,
+so the event loop never waits on a long transaction.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from modelreg.aws.auth import Principal
 from modelreg.config import Settings
-from modelreg.store.base import Store
+from modelreg.store.base import Store, StoreBusy, Transaction
 
 Handler = Callable[["RequestContext", dict[str, Any]], dict[str, Any]]
 
@@ -94,6 +97,35 @@ class RequestContext:
                 "PrincipalId": p.access_key_id,
             },
         }
+
+
+class LoopStore:
+    """The store as an inline handler sees it: its first write transaction raises ``NeedsThread``
+    rather than wait for another writer; later ones (after a commit) wait as usual."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._first_write = True
+        self.url = store.url
+        self.local = store.local
+
+    def read(self) -> AbstractContextManager[Transaction]:
+        return self._store.read()
+
+    @contextmanager
+    def write(self, *, wait: bool = True) -> Iterator[Transaction]:
+        first, self._first_write = self._first_write, False
+        try:
+            with self._store.write(wait=wait and not first) as tx:
+                yield tx
+        except StoreBusy:  # only entering can raise it: nothing was written
+            raise NeedsThread() from None
+
+    def on_commit(self, listener: Callable[[], None]) -> None:
+        self._store.on_commit(listener)
+
+    def close(self) -> None:
+        self._store.close()
 
 
 def operation(service: str, name: str, *, inline: bool = False) -> Callable[[Handler], Handler]:

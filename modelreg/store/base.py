@@ -18,6 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 
+class StoreBusy(Exception):
+    """``write(wait=False)`` found another write transaction of this process holding the database."""
+
+
 class DuplicateKey(Exception):
     """An insert collided with a unique key (a name that is already taken).
 
@@ -574,8 +578,11 @@ class Store(Protocol):
     def read(self) -> AbstractContextManager[Transaction]:
         """A transaction for reading only."""
 
-    def write(self) -> AbstractContextManager[Transaction]:
-        """A transaction that commits on a clean exit and rolls back on an exception."""
+    def write(self, *, wait: bool = True) -> AbstractContextManager[Transaction]:
+        """A transaction that commits on a clean exit and rolls back on an exception.
+
+        ``wait=False``: raise ``StoreBusy`` at once instead of queueing when writes are serialised
+        in this process (SQLite) and another write transaction holds the database."""
 
     def on_commit(self, listener: Callable[[], None]) -> None:
         """Call ``listener()`` after every write transaction that commits."""

@@ -21,6 +21,7 @@ from modelreg.store.base import (
     HistoryEntry,
     PackageQuery,
     PackageRow,
+    StoreBusy,
 )
 from modelreg.store.sql_endpoints import EndpointQueries
 from modelreg.store.sql_events import EventQueries
@@ -413,17 +414,18 @@ class SqlStore:
             yield SqlTransaction(conn, lock_rows=not self.is_sqlite)
 
     @contextmanager
-    def write(self) -> Iterator[SqlTransaction]:
+    def write(self, *, wait: bool = True) -> Iterator[SqlTransaction]:
         if self._write_lock is None:
             with self.engine.connect() as conn, conn.begin():
                 yield SqlTransaction(conn, lock_rows=True)
         else:
-            with (
-                self._write_lock,
-                self.engine.connect().execution_options(sqlite_write=True) as conn,
-                conn.begin(),
-            ):
-                yield SqlTransaction(conn, lock_rows=False)
+            if not self._write_lock.acquire(blocking=wait):
+                raise StoreBusy()
+            try:
+                with self.engine.connect().execution_options(sqlite_write=True) as conn, conn.begin():
+                    yield SqlTransaction(conn, lock_rows=False)
+            finally:
+                self._write_lock.release()
         for listener in self._commit_listeners:
             listener()
 

@@ -87,3 +87,59 @@ def test_operations_not_marked_inline_run_in_a_thread(monkeypatch, tmp_path, rec
     response = call_once(tmp_path, recorder)
     assert response.status_code == 200
     assert recorder.calls == [(False, False)]
+
+
+def test_an_inline_write_does_not_wait_on_the_event_loop_for_another_writer(tmp_path) -> None:
+    """While another thread holds the SQLite write transaction, an inline write request moves to
+    a worker thread (the event loop keeps serving) and completes once the other one commits."""
+    app = build_app(Settings(data_dir=tmp_path, serving=False, delivery_worker=False, metrics_ingest=False))
+    store = app.state.store
+    holding, release, waiting_in_thread = threading.Event(), threading.Event(), threading.Event()
+    write = store.write
+
+    def spying_write(*, wait: bool = True) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            waiting_in_thread.set()
+        return write(wait=wait)
+
+    store.write = spying_write
+
+    def hold_the_write_lock() -> None:
+        with write():
+            holding.set()
+            release.wait(timeout=30)
+
+    async def go() -> tuple[bool, httpx.Response, httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            create = asyncio.create_task(
+                client.post(
+                    "/",
+                    content=b'{"ModelPackageGroupName": "g"}',
+                    headers=dict(HEADERS, **{"X-Amz-Target": "SageMaker.CreateModelPackageGroup"}),
+                )
+            )
+            moved = await asyncio.to_thread(waiting_in_thread.wait, 30)
+            # the loop is free while the create waits in its thread: a read answers meanwhile
+            listing = await client.post(
+                "/",
+                content=b"{}",
+                headers=dict(HEADERS, **{"X-Amz-Target": "SageMaker.ListModelPackageGroups"}),
+            )
+            still_waiting = not create.done()
+            release.set()
+            return moved and still_waiting, await create, listing
+
+    holder = threading.Thread(target=hold_the_write_lock)
+    holder.start()
+    try:
+        assert holding.wait(timeout=30)
+        moved_to_a_thread, created, listed = asyncio.run(go())
+    finally:
+        release.set()
+        holder.join()
+        store.close()
+    assert moved_to_a_thread
+    assert listed.status_code == 200 and listed.json()["ModelPackageGroupSummaryList"] == []
+    assert created.status_code == 200
+    assert created.json()["ModelPackageGroupArn"].endswith(":model-package-group/g")
