@@ -410,8 +410,12 @@ class SqlStore:
 
     @contextmanager
     def read(self) -> Iterator[SqlTransaction]:
-        with self.engine.connect() as conn, conn.begin():
-            yield SqlTransaction(conn, lock_rows=not self.is_sqlite)
+        if self.is_sqlite:  # one snapshot for every statement of the read
+            with self.engine.connect() as conn, conn.begin():
+                yield SqlTransaction(conn, lock_rows=False)
+        else:  # READ COMMITTED gives each statement its own snapshot anyway: skip BEGIN and COMMIT
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                yield SqlTransaction(conn, lock_rows=True)
 
     @contextmanager
     def write(self, *, wait: bool = True) -> Iterator[SqlTransaction]:
