@@ -29,11 +29,19 @@ _INSERT_ASSOCIATIONS = L.insert()
 _GET = L.select().where(L.c.source_arn == _b("src"), L.c.destination_arn == _b("dst"))
 _GET_RESOURCE = R.select().where(R.c.region == _b("region"), R.c.kind == _b("kind"), R.c.name == _b("name"))
 
-_GET_MANY = R.select().where(
-    R.c.region == _b("region"),
-    R.c.kind.in_(_b("kinds", expanding=True)),
-    R.c.name.in_(_b("names", expanding=True)),
-)
+_KEYS_PER_LOOKUP = 8  # (kind, name) pairs per get_resources statement
+
+
+@cache
+def _get_many(pairs: int) -> sa.Select[Any]:
+    """Resources by ``pairs`` exact (region, kind, name) keys: an OR of full-key equalities, which
+    SQLite and PostgreSQL both answer with one probe of the unique index per key (``kind IN (...)
+    AND name IN (...)`` led PostgreSQL, before statistics, to scan the whole region)."""
+    keys = [
+        sa.and_(R.c.region == _b("region"), R.c.kind == _b(f"kind_{i}"), R.c.name == _b(f"name_{i}"))
+        for i in range(pairs)
+    ]
+    return R.select().where(sa.or_(*keys))
 
 
 @cache
@@ -134,14 +142,17 @@ class LineageQueries:
     ) -> dict[tuple[str, str], NamedResource]:
         if not keys:
             return {}
-        wanted = set(keys)
-        params = {
-            "region": region,
-            "kinds": sorted({k for k, _ in wanted}),
-            "names": sorted({n for _, n in wanted}),
-        }
-        found = (from_row(NamedResource, r) for r in self.conn.execute(_GET_MANY, params))
-        return {(r.kind, r.name): r for r in found if (r.kind, r.name) in wanted}
+        unique = sorted(set(keys))
+        found: dict[tuple[str, str], NamedResource] = {}
+        for start in range(0, len(unique), _KEYS_PER_LOOKUP):
+            chunk = unique[start : start + _KEYS_PER_LOOKUP]
+            params = {"region": region}
+            for i, (kind, name) in enumerate(chunk):
+                params.update({f"kind_{i}": kind, f"name_{i}": name})
+            for row in self.conn.execute(_get_many(len(chunk)), params):
+                resource = from_row(NamedResource, row)
+                found[(resource.kind, resource.name)] = resource
+        return found
 
     def insert_resources(self, resources: Sequence[NamedResource]) -> None:
         if not resources:

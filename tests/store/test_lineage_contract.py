@@ -217,3 +217,19 @@ def test_resources_by_name_in_one_query_and_inserted_in_one_statement(store: Sql
         assert tx.get_resources("us-east-1", []) == {}
     with pytest.raises(DuplicateKey), store.write() as tx:
         tx.insert_resources([rows[1]])
+
+
+def test_resources_by_many_keys_come_back_exactly(store: SqlStore) -> None:
+    """More keys than one lookup statement takes; kinds and names that exist only in other pairs
+    (an ``action`` named like an artifact) do not match."""
+    names = [f"n{i:02d}" for i in range(30)]
+    with store.write() as tx:
+        tx.insert_resources(
+            [NamedResource("us-east-1", "artifact", n, PREFIX + f"artifact/{n}", 1, {"n": n}) for n in names]
+        )
+        tx.insert_resources([NamedResource("us-east-1", "action", "x", PREFIX + "action/x", 1, {})])
+    wanted = [("artifact", n) for n in names[::2]] + [("artifact", "x"), ("action", "n01"), ("action", "x")]
+    with store.read() as tx:
+        found = tx.get_resources("us-east-1", wanted)
+    assert sorted(found) == sorted([("artifact", n) for n in names[::2]] + [("action", "x")])
+    assert all(found[("artifact", n)].body == {"n": n} for n in names[::2])
