@@ -406,6 +406,9 @@ class SqlStore:
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self.local = self.is_sqlite
         self._write_lock = threading.Lock() if self.is_sqlite else None
+        # SQLite writes take turns under the lock: they share one connection rather than each
+        # checking one out of the pool (made on first use, closed by ``close``)
+        self._writer: Connection | None = None
         self._commit_listeners: list[Callable[[], None]] = []
 
     @contextmanager
@@ -426,8 +429,16 @@ class SqlStore:
             if not self._write_lock.acquire(blocking=wait):
                 raise StoreBusy()
             try:
-                with self.engine.connect().execution_options(sqlite_write=True) as conn, conn.begin():
-                    yield SqlTransaction(conn, lock_rows=False)
+                if self._writer is None or self._writer.closed or self._writer.invalidated:
+                    self._writer = self.engine.connect().execution_options(sqlite_write=True)
+                writer = self._writer
+                try:
+                    with writer.begin():
+                        yield SqlTransaction(writer, lock_rows=False)
+                except BaseException:
+                    if writer.in_transaction():  # BEGIN or ROLLBACK itself failed: start afresh
+                        writer.close()
+                    raise
             finally:
                 self._write_lock.release()
         for listener in self._commit_listeners:
@@ -438,6 +449,8 @@ class SqlStore:
         self._commit_listeners.append(listener)
 
     def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
         self.engine.dispose()
 
 
