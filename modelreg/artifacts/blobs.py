@@ -3,7 +3,9 @@
 :class:`BlobWriter` is the one place object data is written. It streams into a temp file in the
 store's ``.tmp`` folder (same file system as the objects, so the final ``rename`` is atomic),
 computes the MD5 (the ETag), the requested S3 checksums and, when asked, the SHA-256 of the
-payload as it goes, and on ``finish`` fsyncs the file. Nothing is visible to readers until the
+payload as it goes (once per staged run of bytes), and on ``finish`` fsyncs the file; the bytes
+reach the disk through :class:`~modelreg.artifacts.direct_io.DirectFile` (``O_DIRECT``, past the
+page cache, where the file system allows it). Nothing is visible to readers until the
 caller renames the file into place and records it in the index. :class:`AwsChunkedDecoder`
 unwraps ``Content-Encoding: aws-chunked`` bodies (what boto3 sends over HTTPS, with a trailing
 checksum) in front of it.

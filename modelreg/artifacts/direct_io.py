@@ -106,7 +106,13 @@ class DirectFile:
     ) -> None:
         self.fd, self.direct = open_new(path, direct=direct)
         self._on_flush = on_flush
-        self._buf: mmap.mmap | None = _POOL.take() if self.direct else None
+        try:
+            self._buf: mmap.mmap | None = _POOL.take() if self.direct else None
+        except BaseException:  # no buffer (out of memory): leave no file behind
+            os.close(self.fd)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            raise
         self._view = memoryview(self._buf) if self._buf is not None else None
         self._fill = 0
 
