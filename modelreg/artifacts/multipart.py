@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelreg.artifacts import checksums
-from modelreg.artifacts.blobs import Blob, BlobWriter, S3Error
+from modelreg.artifacts.blobs import Blob, BlobWriter, S3Error, fsync_dir
 from modelreg.artifacts.buckets import (
     MAX_OBJECT_SIZE,
     UPLOAD_ID_RE,
@@ -139,6 +139,10 @@ class Uploads:
             os.rename(blob.path, target)
         except FileNotFoundError:  # the upload was aborted or completed meanwhile
             blob.discard()
+            raise no_upload(upload_id) from None
+        try:
+            fsync_dir(target.parent)  # the part's name survives a power loss once acknowledged
+        except FileNotFoundError:
             raise no_upload(upload_id) from None
         old = None
         try:
