@@ -315,7 +315,7 @@ def table(results: list[Result], size_mb: int) -> str:
     if disk and crt:
         up_ratio, down_ratio = crt.upload_mb_s / disk.upload_mb_s, crt.download_mb_s / disk.download_mb_s
         met = min(up_ratio, down_ratio) >= 0.6
-        ratios = f"upload {up_ratio:.0%}, download {down_ratio:.0%}"
+        ratios = f"upload {up_ratio:.1%}, download {down_ratio:.1%}"
         lines += [
             "Target (issue 5): modelreg at >= 60% of the disk's speed, judged on the crt row, where the "
             f"client is not the bottleneck: {'met' if met else 'NOT met'} ({ratios}).",
