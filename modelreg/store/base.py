@@ -19,7 +19,8 @@ from typing import Any, Protocol
 
 
 class StoreBusy(Exception):
-    """``write(wait=False)`` found another write transaction of this process holding the database."""
+    """``write(timeout=...)`` found the database held by another write transaction of this process
+    for longer than the timeout."""
 
 
 class DuplicateKey(Exception):
@@ -578,11 +579,12 @@ class Store(Protocol):
     def read(self) -> AbstractContextManager[Transaction]:
         """A transaction for reading only."""
 
-    def write(self, *, wait: bool = True) -> AbstractContextManager[Transaction]:
+    def write(self, *, timeout: float | None = None) -> AbstractContextManager[Transaction]:
         """A transaction that commits on a clean exit and rolls back on an exception.
 
-        ``wait=False``: raise ``StoreBusy`` at once instead of queueing when writes are serialised
-        in this process (SQLite) and another write transaction holds the database."""
+        ``timeout`` (seconds): when writes are serialised in this process (SQLite) and another
+        write transaction holds the database longer than that, raise ``StoreBusy`` instead of
+        waiting on. None waits as long as it takes."""
 
     def on_commit(self, listener: Callable[[], None]) -> None:
         """Call ``listener()`` after every write transaction that commits."""

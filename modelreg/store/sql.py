@@ -421,12 +421,12 @@ class SqlStore:
                 yield SqlTransaction(conn, lock_rows=True)
 
     @contextmanager
-    def write(self, *, wait: bool = True) -> Iterator[SqlTransaction]:
+    def write(self, *, timeout: float | None = None) -> Iterator[SqlTransaction]:
         if self._write_lock is None:
             with self.engine.connect() as conn, conn.begin():
                 yield SqlTransaction(conn, lock_rows=True)
         else:
-            if not self._write_lock.acquire(blocking=wait):
+            if not self._write_lock.acquire(timeout=-1 if timeout is None else timeout):
                 raise StoreBusy()
             try:
                 if self._writer is None or self._writer.closed or self._writer.invalidated:

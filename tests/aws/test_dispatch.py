@@ -97,10 +97,10 @@ def test_an_inline_write_does_not_wait_on_the_event_loop_for_another_writer(tmp_
     holding, release, waiting_in_thread = threading.Event(), threading.Event(), threading.Event()
     write = store.write
 
-    def spying_write(*, wait: bool = True) -> Any:
+    def spying_write(*, timeout: float | None = None) -> Any:
         if threading.current_thread() is not threading.main_thread():
             waiting_in_thread.set()
-        return write(wait=wait)
+        return write(timeout=timeout)
 
     store.write = spying_write
 
