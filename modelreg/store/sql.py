@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from modelreg.store import schema
+from modelreg.store import sql_fast as fast
 from modelreg.store.base import (
     Cursor,
     DuplicateKey,
@@ -146,8 +147,8 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
 
     def _one(self, stmt: sa.Select[Any], params: dict[str, Any], for_update: bool) -> Any:
         if for_update and self._lock_rows:
-            stmt = _locking(stmt)
-        return self.conn.execute(stmt, params).first()
+            return self.conn.execute(_locking(stmt), params).first()
+        return fast.run(self.conn, stmt, params).first()
 
     # groups -------------------------------------------------------------------------------
     def insert_group(self, row: GroupRow) -> GroupRow:
@@ -203,7 +204,7 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
         }
         if query.name_contains:
             params["pattern"] = f"%{_like_escape(query.name_contains.lower())}%"
-        return [from_row(GroupRow, r) for r in self.conn.execute(stmt, params)]
+        return [from_row(GroupRow, r) for r in fast.run(self.conn, stmt, params)]
 
     def group_cursor(self, row: GroupRow, query: GroupQuery) -> Cursor:
         return [row.name, row.id] if query.sort_by == "Name" else [row.created_us, row.id]
@@ -223,13 +224,14 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
     def next_version(self, group: GroupRow, now_us: int) -> tuple[int, int]:
         # One UPDATE: it takes the row lock (PostgreSQL) or runs under the database write lock
         # (SQLite, BEGIN IMMEDIATE) and holds it until commit, so numbers and times never interleave.
-        version, created = self.conn.execute(_NEXT_VERSION, {"gid": group.id, "now_us": now_us}).one()
+        version, created = fast.run(self.conn, _NEXT_VERSION, {"gid": group.id, "now_us": now_us}).one()
         group.last_version, group.last_created_us = version, created
         return version, created
 
     def insert_package(self, row: PackageRow) -> PackageRow:
         try:
-            row.id = self.conn.execute(
+            row.id = fast.run(
+                self.conn,
                 _INSERT_PACKAGE,
                 {
                     "region": row.region,
@@ -265,8 +267,10 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
         return self._one_package(_GET_PACKAGE_VERSION, {"gid": group_id, "version": version}, for_update)
 
     def update_package(self, row: PackageRow) -> None:
-        self.conn.execute(
-            _UPDATE_PACKAGE, {"pid": row.id, "status": row.approval_status, "body": _dumps(row.body)}
+        fast.run(
+            self.conn,
+            _UPDATE_PACKAGE,
+            {"pid": row.id, "status": row.approval_status, "body": _dumps(row.body)},
         )
 
     def delete_package(self, package_id: int) -> None:
@@ -298,7 +302,7 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
         }
         if query.name_contains:
             params["pattern"] = f"%{_like_escape(query.name_contains.lower())}%"
-        return [from_row(PackageRow, r) for r in self.conn.execute(stmt, params)]
+        return [from_row(PackageRow, r) for r in fast.run(self.conn, stmt, params)]
 
     def package_cursor(self, row: PackageRow, query: PackageQuery) -> Cursor:
         return [row.name, row.id] if query.sort_by == "Name" else [row.created_us, row.id]
@@ -351,7 +355,8 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
 
     # history ------------------------------------------------------------------------------
     def append_history(self, entry: HistoryEntry) -> None:
-        self.conn.execute(
+        fast.run(
+            self.conn,
             _INSERT_HISTORY,
             {
                 "arn": entry.arn,
@@ -371,8 +376,8 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
 
     # idempotency --------------------------------------------------------------------------
     def get_client_token(self, region: str, operation: str, token: str) -> tuple[str, str] | None:
-        row = self.conn.execute(
-            _GET_TOKEN, {"region": region, "operation": operation, "token": token}
+        row = fast.run(
+            self.conn, _GET_TOKEN, {"region": region, "operation": operation, "token": token}
         ).first()
         return (row.request_hash, row.result) if row else None
 
@@ -380,7 +385,8 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
         self, region: str, operation: str, token: str, request_hash: str, result: str, now_us: int
     ) -> None:
         try:
-            self.conn.execute(
+            fast.run(
+                self.conn,
                 _INSERT_TOKEN,
                 {
                     "region": region,

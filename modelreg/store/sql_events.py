@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelreg.store import schema
+from modelreg.store import sql_fast as fast
 from modelreg.store.base import (
     Delivery,
     DeliveryAttempt,
@@ -92,8 +93,11 @@ class EventQueries:
     def get_resource(
         self, region: str, kind: str, name: str, *, for_update: bool = False
     ) -> NamedResource | None:
-        stmt = _GET_RESOURCE.with_for_update() if for_update and self._lock_rows else _GET_RESOURCE
-        row = self.conn.execute(stmt, {"region": region, "kind": kind, "name": name}).first()
+        params = {"region": region, "kind": kind, "name": name}
+        if for_update and self._lock_rows:
+            row = self.conn.execute(_GET_RESOURCE.with_for_update(), params).first()
+        else:
+            row = fast.run(self.conn, _GET_RESOURCE, params).first()
         return from_row(NamedResource, row) if row else None
 
     def update_resource(self, resource: NamedResource) -> None:
@@ -120,7 +124,8 @@ class EventQueries:
 
     # outbox -------------------------------------------------------------------------------
     def append_event(self, event: OutboxEvent) -> OutboxEvent:
-        event.id = self.conn.execute(
+        event.id = fast.run(
+            self.conn,
             _INSERT_EVENT,
             {
                 "event_id": event.event_id,
@@ -137,7 +142,7 @@ class EventQueries:
         return event
 
     def next_event_sequence(self, resource_arn: str) -> int:
-        return int(self.conn.execute(_NEXT_SEQUENCE, {"arn": resource_arn}).scalar_one())
+        return int(fast.run(self.conn, _NEXT_SEQUENCE, {"arn": resource_arn}).scalar_one())
 
     def claim_undispatched_events(self, limit: int) -> list[OutboxEvent]:
         stmt = _CLAIM_EVENTS_LOCKED if self._lock_rows else _CLAIM_EVENTS

@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from modelreg.store import schema
+from modelreg.store import sql_fast as fast
 from modelreg.store.base import AssociationQuery, AssociationRow, Cursor, DuplicateKey, NamedResource
 from modelreg.store.sql_rows import from_row
 
@@ -128,7 +129,7 @@ class LineageQueries:
             "created_us": resource.created_us,
             "body": _dumps(resource.body),
         }
-        new_id = self.conn.execute(self._insert_ignoring_conflicts(R), values).scalar()
+        new_id = fast.run(self.conn, self._insert_ignoring_conflicts(R), values).scalar()
         if new_id is not None:
             resource.id = new_id
             return resource, True
@@ -149,7 +150,7 @@ class LineageQueries:
             params = {"region": region}
             for i, (kind, name) in enumerate(chunk):
                 params.update({f"kind_{i}": kind, f"name_{i}": name})
-            for row in self.conn.execute(_get_many(len(chunk)), params):
+            for row in fast.run(self.conn, _get_many(len(chunk)), params):
                 resource = from_row(NamedResource, row)
                 found[(resource.kind, resource.name)] = resource
         return found
@@ -169,7 +170,7 @@ class LineageQueries:
             for r in resources
         ]
         try:
-            self.conn.execute(_INSERT_RESOURCES, values)
+            fast.run_many(self.conn, _INSERT_RESOURCES, values)
         except sa.exc.IntegrityError as exc:
             raise DuplicateKey(resources[0].name) from exc
 
@@ -180,7 +181,7 @@ class LineageQueries:
         if not rows:
             return
         try:
-            self.conn.execute(_INSERT_ASSOCIATIONS, [_values(row) for row in rows])
+            fast.run_many(self.conn, _INSERT_ASSOCIATIONS, [_values(row) for row in rows])
         except sa.exc.IntegrityError as exc:
             raise DuplicateKey(rows[0].destination_arn) from exc
 

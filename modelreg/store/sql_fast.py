@@ -1,0 +1,159 @@
+"""SQLite's hot statements, run on the sqlite3 cursor.
+
+SQLAlchemy compiles each statement once (its SQL, the order of its parameters and the type
+conversions of its parameters and columns); ``run`` then executes it on the transaction's own
+sqlite3 connection and skips the rest of SQLAlchemy's per-execution work: about 15 of the 20 us
+a small statement costs here, a third of a registration's handler CPU (see docs/performance.md).
+Results offer what the store uses of SQLAlchemy's: ``first``, ``one``, ``scalar``,
+``scalar_one``, iteration, ``rowcount``, rows with attributes and ``_mapping``.
+
+Only for statements built once (module constants and cached builders): the compiled form is kept
+per statement object and set of parameter names (which, as in SQLAlchemy, decide the columns of
+an INSERT). Statements with "expanding" (IN-list) parameters are refused. Other
+dialects go through ``Connection.execute`` unchanged, for its connection handling (a dropped
+PostgreSQL connection is invalidated there).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections import namedtuple
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.sql.base import Executable
+
+Processor = Callable[[Any], Any] | None
+
+
+@dataclass
+class _Compiled:
+    sql: str
+    #: per positional parameter: its name, whether the caller must give it, its value when not
+    #: given (a literal in the statement), its conversion
+    params: list[tuple[str, bool, Any, Processor]]
+    result_processors: list[Processor]
+    row_type: Any = None  # the namedtuple of result rows, made on the first execution that returns rows
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_COMPILED: dict[tuple[int, tuple[str, ...]], tuple[Executable, _Compiled]] = {}
+_COMPILE_LOCK = threading.Lock()
+
+
+def _compile(dialect: Dialect, stmt: Executable, keys: tuple[str, ...]) -> _Compiled:
+    found = _COMPILED.get((id(stmt), keys))
+    if found is not None and found[0] is stmt:
+        return found[1]
+    compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
+    binds = compiled.binds
+    if any(b.expanding for b in binds.values()) or compiled.positiontup is None:
+        raise ValueError(f"sql_fast cannot run statements with IN-list parameters: {compiled.string}")
+    params = []
+    for name in compiled.positiontup:
+        bind = binds[name]
+        default = None if bind.required else bind.effective_value
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        params.append((name, bind.required, default, process))
+    columns = getattr(stmt, "exported_columns", ())
+    processors = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+    entry = _Compiled(compiled.string, params, processors)
+    with _COMPILE_LOCK:  # keeps the statement alive, so its id is never reused while cached
+        _COMPILED[(id(stmt), keys)] = (stmt, entry)
+    return entry
+
+
+def _values(compiled: _Compiled, given: Mapping[str, Any]) -> list[Any]:
+    values = []
+    for name, required, default, process in compiled.params:
+        value = given[name] if required else given.get(name, default)
+        values.append(process(value) if process is not None and value is not None else value)
+    return values
+
+
+def _row_type(description: Sequence[Any]) -> Any:
+    base = namedtuple("Row", [d[0] for d in description], rename=True)  # type: ignore[misc]
+
+    class Row(base):  # type: ignore[valid-type, misc]
+        __slots__ = ()
+
+        @property
+        def _mapping(self) -> dict[str, Any]:
+            return dict(zip(self._fields, self, strict=True))
+
+    return Row
+
+
+class Rows:
+    """The result of one execution (see the module docstring for what it offers)."""
+
+    def __init__(self, cursor: sqlite3.Cursor, compiled: _Compiled) -> None:
+        self._cursor = cursor
+        self._compiled = compiled
+        self.rowcount = cursor.rowcount
+
+    def _row(self, raw: tuple[Any, ...]) -> Any:
+        compiled = self._compiled
+        if compiled.row_type is None:
+            with compiled.lock:
+                compiled.row_type = compiled.row_type or _row_type(self._cursor.description)
+        processors = compiled.result_processors
+        if any(p is not None for p in processors):
+            raw = tuple(p(v) if p is not None else v for p, v in zip(processors, raw, strict=False))
+        return compiled.row_type._make(raw)
+
+    def first(self) -> Any:
+        raw = self._cursor.fetchone()
+        return None if raw is None else self._row(raw)
+
+    def one(self) -> Any:
+        row = self.first()
+        if row is None:
+            raise sa.exc.NoResultFound("No row was found when one was required")
+        return row
+
+    def scalar(self) -> Any:
+        row = self.first()
+        return None if row is None else row[0]
+
+    def scalar_one(self) -> Any:
+        return self.one()[0]
+
+    def __iter__(self) -> Iterator[Any]:
+        for raw in self._cursor.fetchall():
+            yield self._row(raw)
+
+
+def run(conn: Connection, stmt: Executable, params: Mapping[str, Any] | None = None) -> Any:
+    """Execute ``stmt`` with ``params`` in ``conn``'s transaction; a ``Rows`` on SQLite, else
+    SQLAlchemy's own result. A unique-key collision raises ``sqlalchemy.exc.IntegrityError`` on both."""
+    if conn.dialect.name != "sqlite":
+        return conn.execute(stmt, params)
+    given = params or {}
+    compiled = _compile(conn.dialect, stmt, tuple(sorted(given)))
+    values = _values(compiled, given)
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(compiled.sql, values)
+    except sqlite3.IntegrityError as exc:
+        raise sa.exc.IntegrityError(compiled.sql, values, exc) from exc
+    return Rows(cursor, compiled)
+
+
+def run_many(conn: Connection, stmt: Executable, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Execute ``stmt`` once per parameter set in ``rows`` (no result)."""
+    if conn.dialect.name != "sqlite":
+        conn.execute(stmt, list(rows))
+        return
+    if not rows:
+        return
+    compiled = _compile(conn.dialect, stmt, tuple(sorted(rows[0])))
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(compiled.sql, [_values(compiled, row) for row in rows])
+    except sqlite3.IntegrityError as exc:
+        raise sa.exc.IntegrityError(compiled.sql, None, exc) from exc
