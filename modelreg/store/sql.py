@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,7 +27,7 @@ from modelreg.store.sql_endpoints import EndpointQueries
 from modelreg.store.sql_events import EventQueries
 from modelreg.store.sql_lineage import LineageQueries
 from modelreg.store.sql_metrics import MetricsQueries
-from modelreg.store.sql_rows import from_row
+from modelreg.store.sql_rows import dumps, from_row
 
 G = schema.model_package_groups
 P = schema.model_packages
@@ -36,7 +35,6 @@ T = schema.tags
 H = schema.history
 CT = schema.client_tokens
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _b = sa.bindparam
 
 # Statements on the hot paths are built once: building a SQLAlchemy statement costs several times
@@ -161,7 +159,7 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
                     "name": row.name,
                     "arn": row.arn,
                     "created_us": row.created_us,
-                    "body": _dumps(row.body),
+                    "body": dumps(row.body),
                     "policy": row.policy,
                     "last_version": 0,
                     "last_created_us": 0,
@@ -176,7 +174,7 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
         return from_row(GroupRow, row) if row else None
 
     def update_group(self, row: GroupRow) -> None:
-        self.conn.execute(_UPDATE_GROUP, {"gid": row.id, "body": _dumps(row.body), "policy": row.policy})
+        self.conn.execute(_UPDATE_GROUP, {"gid": row.id, "body": dumps(row.body), "policy": row.policy})
 
     def delete_group(self, group_id: int) -> None:
         self.conn.execute(G.delete().where(G.c.id == group_id))
@@ -242,7 +240,7 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
                     "arn": row.arn,
                     "approval_status": row.approval_status,
                     "created_us": row.created_us,
-                    "body": _dumps(row.body),
+                    "body": dumps(row.body),
                 },
             ).scalar_one()
         except sa.exc.IntegrityError as exc:
@@ -270,7 +268,7 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
         fast.run(
             self.conn,
             _UPDATE_PACKAGE,
-            {"pid": row.id, "status": row.approval_status, "body": _dumps(row.body)},
+            {"pid": row.id, "status": row.approval_status, "body": dumps(row.body)},
         )
 
     def delete_package(self, package_id: int) -> None:

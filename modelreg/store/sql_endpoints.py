@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -10,12 +9,11 @@ from sqlalchemy.engine import Connection
 
 from modelreg.store import schema
 from modelreg.store.base import DeploymentRow
-from modelreg.store.sql_rows import from_row
+from modelreg.store.sql_rows import dumps, from_row
 
 DEP = schema.deployments
 DIG = schema.artifact_digests
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _b = sa.bindparam
 _OPEN = DEP.c.ended_us.is_(None)
 
@@ -31,7 +29,7 @@ class EndpointQueries:
         values = []
         for row in rows:
             value = {c.name: getattr(row, c.name) for c in DEP.columns if c.name != "id"}
-            value["body"] = _dumps(row.body)
+            value["body"] = dumps(row.body)
             values.append(value)
         self.conn.execute(DEP.insert(), values)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
@@ -20,17 +19,17 @@ from modelreg.store.base import (
     NamedResource,
     OutboxEvent,
 )
-from modelreg.store.sql_rows import from_row
+from modelreg.store.sql_rows import dumps, from_row, resource_values
 
 R = schema.named_resources
 E = schema.events
 D = schema.deliveries
 A = schema.delivery_attempts
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _b = sa.bindparam
 
-_GET_RESOURCE = R.select().where(R.c.region == _b("region"), R.c.kind == _b("kind"), R.c.name == _b("name"))
+GET_RESOURCE = R.select().where(R.c.region == _b("region"), R.c.kind == _b("kind"), R.c.name == _b("name"))
+_INSERT_RESOURCE = R.insert().returning(R.c.id)
 _INSERT_EVENT = E.insert().returning(E.c.id)
 _ANY_UNDISPATCHED = sa.select(E.c.id).where(E.c.dispatched.is_(False)).limit(1)
 # a leased delivery is due again only when its lease lapses (its worker may have died mid-call)
@@ -75,17 +74,7 @@ class EventQueries:
     # named resources ----------------------------------------------------------------------
     def insert_resource(self, resource: NamedResource) -> NamedResource:
         try:
-            resource.id = self.conn.execute(
-                R.insert().returning(R.c.id),
-                {
-                    "region": resource.region,
-                    "kind": resource.kind,
-                    "name": resource.name,
-                    "arn": resource.arn,
-                    "created_us": resource.created_us,
-                    "body": _dumps(resource.body),
-                },
-            ).scalar_one()
+            resource.id = self.conn.execute(_INSERT_RESOURCE, resource_values(resource)).scalar_one()
         except sa.exc.IntegrityError as exc:
             raise DuplicateKey(resource.name) from exc
         return resource
@@ -95,14 +84,14 @@ class EventQueries:
     ) -> NamedResource | None:
         params = {"region": region, "kind": kind, "name": name}
         if for_update and self._lock_rows:
-            row = self.conn.execute(_GET_RESOURCE.with_for_update(), params).first()
+            row = self.conn.execute(GET_RESOURCE.with_for_update(), params).first()
         else:
-            row = fast.run(self.conn, _GET_RESOURCE, params).first()
+            row = fast.run(self.conn, GET_RESOURCE, params).first()
         return from_row(NamedResource, row) if row else None
 
     def update_resource(self, resource: NamedResource) -> None:
         self.conn.execute(
-            R.update().where(R.c.id == resource.id).values(body=_dumps(resource.body), arn=resource.arn)
+            R.update().where(R.c.id == resource.id).values(body=dumps(resource.body), arn=resource.arn)
         )
 
     def delete_resource(self, resource_id: int) -> None:
@@ -136,7 +125,7 @@ class EventQueries:
                 "sequence": event.sequence,
                 "created_us": event.created_us,
                 "dispatched": False,
-                "body": _dumps(event.body),
+                "body": dumps(event.body),
             },
         ).scalar_one()
         return event
@@ -184,7 +173,7 @@ class EventQueries:
                 "region": delivery.region,
                 "rule_name": delivery.rule_name,
                 "target_id": delivery.target_id,
-                "target": _dumps(delivery.target),
+                "target": dumps(delivery.target),
                 "status": delivery.status,
                 "attempts": delivery.attempts,
                 "next_attempt_us": delivery.next_attempt_us,

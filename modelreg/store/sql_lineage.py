@@ -4,7 +4,6 @@ entities between concurrent registrations without aborting either transaction.""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
@@ -16,19 +15,18 @@ from sqlalchemy.engine import Connection
 from modelreg.store import schema
 from modelreg.store import sql_fast as fast
 from modelreg.store.base import AssociationQuery, AssociationRow, Cursor, DuplicateKey, NamedResource
-from modelreg.store.sql_rows import from_row
+from modelreg.store.sql_events import GET_RESOURCE
+from modelreg.store.sql_rows import dumps, from_row, resource_values
 
 L = schema.lineage_associations
 R = schema.named_resources
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _b = sa.bindparam
 _IN_CHUNK = 500  # ARNs per IN (...) list
 
 _INSERT_RESOURCES = R.insert()
 _INSERT_ASSOCIATIONS = L.insert()
 _GET = L.select().where(L.c.source_arn == _b("src"), L.c.destination_arn == _b("dst"))
-_GET_RESOURCE = R.select().where(R.c.region == _b("region"), R.c.kind == _b("kind"), R.c.name == _b("name"))
 
 _KEYS_PER_LOOKUP = 8  # (kind, name) pairs per get_resources statement
 
@@ -108,7 +106,7 @@ def _values(row: AssociationRow) -> dict[str, Any]:
         "source_type": row.source_type,
         "destination_type": row.destination_type,
         "created_us": row.created_us,
-        "body": _dumps(row.body),
+        "body": dumps(row.body),
     }
 
 
@@ -121,20 +119,13 @@ class LineageQueries:
         return _insert_ignoring_conflicts(self.conn.dialect.name, table.name)
 
     def insert_resource_if_absent(self, resource: NamedResource) -> tuple[NamedResource, bool]:
-        values = {
-            "region": resource.region,
-            "kind": resource.kind,
-            "name": resource.name,
-            "arn": resource.arn,
-            "created_us": resource.created_us,
-            "body": _dumps(resource.body),
-        }
+        values = resource_values(resource)
         new_id = fast.run(self.conn, self._insert_ignoring_conflicts(R), values).scalar()
         if new_id is not None:
             resource.id = new_id
             return resource, True
         row = self.conn.execute(
-            _GET_RESOURCE, {"region": resource.region, "kind": resource.kind, "name": resource.name}
+            GET_RESOURCE, {"region": resource.region, "kind": resource.kind, "name": resource.name}
         ).one()
         return from_row(NamedResource, row), False
 
@@ -158,19 +149,8 @@ class LineageQueries:
     def insert_resources(self, resources: Sequence[NamedResource]) -> None:
         if not resources:
             return
-        values = [
-            {
-                "region": r.region,
-                "kind": r.kind,
-                "name": r.name,
-                "arn": r.arn,
-                "created_us": r.created_us,
-                "body": _dumps(r.body),
-            }
-            for r in resources
-        ]
         try:
-            fast.run_many(self.conn, _INSERT_RESOURCES, values)
+            fast.run_many(self.conn, _INSERT_RESOURCES, [resource_values(r) for r in resources])
         except sa.exc.IntegrityError as exc:
             raise DuplicateKey(resources[0].name) from exc
 

@@ -1,4 +1,5 @@
-"""Database rows to the Store's row dataclasses: the dataclass fields are the column names."""
+"""Database rows to the Store's row dataclasses (the dataclass fields are the column names), and
+back."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ import json
 from functools import cache
 from typing import Any, TypeVar
 
+from modelreg.store.base import NamedResource
+
 T = TypeVar("T")
+
+#: JSON text of a column: compact, and not ASCII-escaped
+dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 #: columns that hold JSON text, decoded into the dataclass field of the same name
 JSON_COLUMNS = frozenset({"body", "target"})
@@ -24,3 +30,15 @@ def from_row(cls: type[T], row: Any) -> T:
     return cls(
         **{name: json.loads(mapping[name]) if is_json else mapping[name] for name, is_json in _fields(cls)}
     )
+
+
+def resource_values(resource: NamedResource) -> dict[str, Any]:
+    """The ``named_resources`` columns of ``resource`` (all but its id)."""
+    return {
+        "region": resource.region,
+        "kind": resource.kind,
+        "name": resource.name,
+        "arn": resource.arn,
+        "created_us": resource.created_us,
+        "body": dumps(resource.body),
+    }
