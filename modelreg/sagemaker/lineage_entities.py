@@ -139,9 +139,11 @@ def named_arn(ctx: RequestContext, kind: str, name_or_arn: str) -> str:
     return arns.sagemaker(ctx.region, ctx.account, kind, arns.name_from(name_or_arn, kind))
 
 
-def by_name(tx: Transaction, ctx: RequestContext, kind: str, name_or_arn: str) -> NamedResource:
+def by_name(
+    tx: Transaction, ctx: RequestContext, kind: str, name_or_arn: str, *, for_update: bool = True
+) -> NamedResource:
     """An action or context by name or ARN, or ResourceNotFound."""
-    found = named.get(tx, ctx, kind, name_or_arn, for_update=True)
+    found = named.get(tx, ctx, kind, name_or_arn, for_update=for_update)
     if found is None:
         raise not_found(kind, named_arn(ctx, kind, name_or_arn))
     return found
@@ -282,19 +284,13 @@ def describe_artifact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, 
 @operation("sagemaker", "DescribeAction")
 def describe_action(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.read() as tx:
-        found = named.get(tx, ctx, ACTION, params["ActionName"])
-        if found is None:
-            raise not_found(ACTION, named_arn(ctx, ACTION, params["ActionName"]))
-        return describe_body(found)
+        return describe_body(by_name(tx, ctx, ACTION, params["ActionName"], for_update=False))
 
 
 @operation("sagemaker", "DescribeContext")
 def describe_context(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.read() as tx:
-        found = named.get(tx, ctx, CONTEXT, params["ContextName"])
-        if found is None:
-            raise not_found(CONTEXT, named_arn(ctx, CONTEXT, params["ContextName"]))
-        return describe_body(found)
+        return describe_body(by_name(tx, ctx, CONTEXT, params["ContextName"], for_update=False))
 
 
 # --------------------------------------------------------------------------- list

@@ -30,13 +30,9 @@ from tests.sagemaker.metrics_helpers import (
 from tests.server import Server
 
 
-def _start(data_dir: Path, moto_s3: MotoServer, *args: str) -> Server:
-    return modelreg_reading_from(moto_s3, data_dir, *args)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, moto_s3: MotoServer) -> Iterator[Server]:
-    srv = _start(tmp_path_factory.mktemp("modelreg"), moto_s3)
+    srv = modelreg_reading_from(moto_s3, tmp_path_factory.mktemp("modelreg"))
     yield srv
     srv.stop()
 
@@ -236,7 +232,7 @@ def test_pending_files_are_read_after_a_restart(tmp_path: Path, moto_s3: MotoSer
     files = Files(moto_s3, unique)
     moto_s3.s3().create_bucket(Bucket=unique)
     uri = files.put({"auc": 0.77})
-    idle = _start(tmp_path, moto_s3, "--no-metrics-ingest")
+    idle = modelreg_reading_from(moto_s3, tmp_path, "--no-metrics-ingest")
     try:
         sm = client(idle.url)
         sm.create_model_package_group(ModelPackageGroupName=unique)
@@ -246,7 +242,7 @@ def test_pending_files_are_read_after_a_restart(tmp_path: Path, moto_s3: MotoSer
         assert answer["sources"][0]["status"] == "pending"
     finally:
         idle.kill()  # as a crash: the pending row is all that is left
-    restarted = _start(tmp_path, moto_s3)
+    restarted = modelreg_reading_from(moto_s3, tmp_path)
     try:
         assert wait_read(restarted, unique, version)["metrics"] == {"auc": 0.77}
     finally:
