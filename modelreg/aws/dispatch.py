@@ -69,9 +69,12 @@ class RequestContext:
     operation: str = ""
     user_agent: str = ""
     signals: Signals = field(default_factory=Signals)
-    #: True while the handler runs on the event loop: it must raise ``NeedsThread`` before any
-    #: blocking I/O other than the store.
-    on_event_loop: bool = False
+
+    @property
+    def on_event_loop(self) -> bool:
+        """True while the handler runs on the event loop (it then sees the store through a
+        ``LoopStore``): it must raise ``NeedsThread`` before any blocking I/O other than the store."""
+        return isinstance(self.store, LoopStore)
 
     def allow_blocking_io(self) -> None:
         """Call before blocking I/O other than the store (network, remote files)."""

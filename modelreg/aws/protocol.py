@@ -135,11 +135,11 @@ class JsonProtocol:
         """Run ``handler`` on the event loop when it may (see ``modelreg.aws.dispatch``), else in a
         worker thread."""
         if self.store.local and dispatch.runs_inline(ctx.service, ctx.operation):
-            ctx.on_event_loop, ctx.store = True, dispatch.LoopStore(self.store)
+            ctx.store = dispatch.LoopStore(self.store)
             try:
                 return handler(ctx, params)
             except dispatch.NeedsThread:
-                ctx.on_event_loop, ctx.store = False, self.store
+                ctx.store = self.store
         return await run_in_threadpool(handler, ctx, params)
 
     def _prepare(

@@ -4,7 +4,9 @@ else (and an inline handler that needs other blocking I/O) in a worker thread.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ import pytest
 from modelreg.app import build_app
 from modelreg.aws import dispatch
 from modelreg.config import Settings
+from modelreg.store.base import StoreBusy
 
 HEADERS = {
     "Content-Type": "application/x-amz-json-1.1",
@@ -143,3 +146,34 @@ def test_an_inline_write_does_not_wait_on_the_event_loop_for_another_writer(tmp_
     assert listed.status_code == 200 and listed.json()["ModelPackageGroupSummaryList"] == []
     assert created.status_code == 200
     assert created.json()["ModelPackageGroupArn"].endswith(":model-package-group/g")
+
+
+class TimeoutRecordingStore:
+    """A store whose writes record the timeout they were given; busy ones raise StoreBusy."""
+
+    url, local = "sqlite://", True
+
+    def __init__(self, busy: bool) -> None:
+        self.busy = busy
+        self.timeouts: list[float | None] = []
+
+    @contextlib.contextmanager
+    def write(self, *, timeout: float | None = None) -> Iterator[None]:
+        self.timeouts.append(timeout)
+        if self.busy and timeout is not None:
+            raise StoreBusy()
+        yield None
+
+
+def test_only_the_first_inline_write_waits_briefly_and_a_busy_one_moves_to_a_thread() -> None:
+    store = TimeoutRecordingStore(busy=False)
+    loop_store = dispatch.LoopStore(store)  # type: ignore[arg-type]
+    for _ in range(2):
+        with loop_store.write():
+            pass
+    assert store.timeouts == [dispatch.LOOP_WAIT_SECONDS, None]
+    assert 0 < dispatch.LOOP_WAIT_SECONDS <= 0.05  # short enough to be a pause, not a stall
+
+    busy = dispatch.LoopStore(TimeoutRecordingStore(busy=True))  # type: ignore[arg-type]
+    with pytest.raises(dispatch.NeedsThread), busy.write():
+        pass
