@@ -17,10 +17,9 @@ PostgreSQL connection is invalidated there).
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,18 +35,19 @@ class _Compiled:
     #: per positional parameter: its name, whether the caller must give it, its value when not
     #: given (a literal in the statement), its conversion
     params: list[tuple[str, bool, Any, Processor]]
+    #: per result column, its conversion; empty when no column needs one
     result_processors: list[Processor]
-    row_type: Any = None  # the namedtuple of result rows, made on the first execution that returns rows
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    #: the namedtuple of result rows, made on the first execution that returns rows (two threads
+    #: racing to make it make the same type)
+    row_type: Any = None
 
 
 _COMPILED: dict[tuple[int, tuple[str, ...]], tuple[Executable, _Compiled]] = {}
-_COMPILE_LOCK = threading.Lock()
 
 
 def _compile(dialect: Dialect, stmt: Executable, keys: tuple[str, ...]) -> _Compiled:
     found = _COMPILED.get((id(stmt), keys))
-    if found is not None and found[0] is stmt:
+    if found is not None:
         return found[1]
     compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
     binds = compiled.binds
@@ -61,9 +61,10 @@ def _compile(dialect: Dialect, stmt: Executable, keys: tuple[str, ...]) -> _Comp
         params.append((name, bind.required, default, process))
     columns = getattr(stmt, "exported_columns", ())
     processors = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+    if all(p is None for p in processors):
+        processors = []
     entry = _Compiled(compiled.string, params, processors)
-    with _COMPILE_LOCK:  # keeps the statement alive, so its id is never reused while cached
-        _COMPILED[(id(stmt), keys)] = (stmt, entry)
+    _COMPILED[(id(stmt), keys)] = (stmt, entry)  # holding the statement keeps its id from reuse
     return entry
 
 
@@ -99,10 +100,9 @@ class Rows:
     def _row(self, raw: tuple[Any, ...]) -> Any:
         compiled = self._compiled
         if compiled.row_type is None:
-            with compiled.lock:
-                compiled.row_type = compiled.row_type or _row_type(self._cursor.description)
+            compiled.row_type = _row_type(self._cursor.description)
         processors = compiled.result_processors
-        if any(p is not None for p in processors):
+        if processors:
             raw = tuple(p(v) if p is not None else v for p, v in zip(processors, raw, strict=False))
         return compiled.row_type._make(raw)
 
