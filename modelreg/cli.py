@@ -6,8 +6,9 @@ import ipaddress
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import click
 
@@ -42,6 +43,19 @@ _data_dir_option = click.option(
     show_default="modelreg-data",
     help="Folder for the embedded database and local data. [env MODELREG_DATA_DIR]",
 )
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _off_switch(flag: str, variable: str, help_text: str) -> Callable[[F], F]:
+    """A ``--no-...`` flag of ``serve`` that ``MODELREG_<variable>=0`` also sets."""
+    return click.option(
+        flag,
+        is_flag=True,
+        default=lambda: env(variable) == "0",
+        help=f"{help_text} [env MODELREG_{variable}=0]",
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -140,12 +154,10 @@ main.add_command(compare_command)
     "DATA_DIR/s3. s3://BUCKET/PREFIX: artifacts live in real S3 or MinIO at --s3-endpoint-url "
     "and the built-in store is off. [env MODELREG_ARTIFACT_STORE]",
 )
-@click.option(
+@_off_switch(
     "--no-delivery-worker",
-    is_flag=True,
-    default=lambda: env("DELIVERY_WORKER") == "0",
-    help="Do not deliver events from this server (another server on the same PostgreSQL does). "
-    "[env MODELREG_DELIVERY_WORKER=0]",
+    "DELIVERY_WORKER",
+    "Do not deliver events from this server (another server on the same PostgreSQL does).",
 )
 @click.option(
     "--allow-unapproved-deploy",
@@ -154,19 +166,17 @@ main.add_command(compare_command)
     help="Let endpoints serve model package versions that are not Approved (and let the SageMaker "
     "SDK approve on deploy). Off: only Approved versions deploy. [env MODELREG_ALLOW_UNAPPROVED_DEPLOY=1]",
 )
-@click.option(
+@_off_switch(
     "--no-serving",
-    is_flag=True,
-    default=lambda: env("SERVING") == "0",
-    help="Run no endpoint workers in this server (endpoints stay Creating until a server that "
-    "serves picks them up). [env MODELREG_SERVING=0]",
+    "SERVING",
+    "Run no endpoint workers in this server (endpoints stay Creating until a server that serves "
+    "picks them up).",
 )
-@click.option(
+@_off_switch(
     "--no-metrics-ingest",
-    is_flag=True,
-    default=lambda: env("METRICS_INGEST") == "0",
-    help="Do not read versions' metrics files in this server (they stay pending until a server that "
-    "does reads them). [env MODELREG_METRICS_INGEST=0]",
+    "METRICS_INGEST",
+    "Do not read versions' metrics files in this server (they stay pending until a server that "
+    "does reads them).",
 )
 def serve(
     host: str,
