@@ -116,8 +116,8 @@ class LoopStore:
         self.url = store.url
         self.local = store.local
 
-    def read(self) -> AbstractContextManager[Transaction]:
-        return self._store.read()
+    def read(self, *, keep_connection: bool = True) -> AbstractContextManager[Transaction]:
+        return self._store.read(keep_connection=keep_connection)
 
     @contextmanager
     def write(self, *, timeout: float | None = None) -> Iterator[Transaction]:

@@ -576,8 +576,12 @@ class Store(Protocol):
     #: handlers may then run on the server's event loop (see ``modelreg.aws.dispatch``).
     local: bool
 
-    def read(self) -> AbstractContextManager[Transaction]:
-        """A transaction for reading only."""
+    def read(self, *, keep_connection: bool = False) -> AbstractContextManager[Transaction]:
+        """A transaction for reading only.
+
+        ``keep_connection``: the calling thread reads often, one request at a time (the event
+        loop): the store may keep a connection for it between reads rather than take one from
+        its pool each time. A read nested in another on the same thread still works."""
 
     def write(self, *, timeout: float | None = None) -> AbstractContextManager[Transaction]:
         """A transaction that commits on a clean exit and rolls back on an exception.

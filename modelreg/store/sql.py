@@ -413,16 +413,37 @@ class SqlStore:
         # SQLite writes take turns under the lock: they share one connection rather than each
         # checking one out of the pool (made on first use, closed by ``close``)
         self._writer: Connection | None = None
+        # SQLite reads with ``keep_connection`` (the event loop's): a connection per thread, kept;
+        # checking one out of the pool and wrapping it cost half of an empty read
+        self._kept_readers: dict[int, Connection] = {}
         self._commit_listeners: list[Callable[[], None]] = []
 
     @contextmanager
-    def read(self) -> Iterator[SqlTransaction]:
-        if self.is_sqlite:  # one snapshot for every statement of the read
+    def read(self, *, keep_connection: bool = False) -> Iterator[SqlTransaction]:
+        kept = self._kept_reader() if keep_connection and self.is_sqlite else None
+        if kept is not None:
+            try:
+                with kept.begin():
+                    yield SqlTransaction(kept, lock_rows=False)
+            except BaseException:
+                if kept.in_transaction():  # BEGIN or ROLLBACK itself failed: start afresh
+                    kept.close()
+                raise
+        elif self.is_sqlite:  # one snapshot for every statement of the read
             with self.engine.connect() as conn, conn.begin():
                 yield SqlTransaction(conn, lock_rows=False)
         else:  # READ COMMITTED gives each statement its own snapshot anyway: skip BEGIN and COMMIT
             with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 yield SqlTransaction(conn, lock_rows=True)
+
+    def _kept_reader(self) -> Connection | None:
+        """The calling thread's kept read connection (made on first use); None while it is in a
+        transaction already (a nested read takes one from the pool)."""
+        thread = threading.get_ident()
+        conn = self._kept_readers.get(thread)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._kept_readers[thread] = self.engine.connect()
+        return None if conn.in_transaction() else conn
 
     @contextmanager
     def write(self, *, timeout: float | None = None) -> Iterator[SqlTransaction]:
@@ -455,6 +476,9 @@ class SqlStore:
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
+        for conn in list(self._kept_readers.values()):
+            conn.close()
+        self._kept_readers.clear()
         self.engine.dispose()
 
 

@@ -84,6 +84,25 @@ def test_a_failed_write_transaction_leaves_nothing(store: SqlStore) -> None:
         assert tx.list_tags(group.arn) == []
 
 
+def test_reads_that_keep_their_connection_see_each_commit_and_may_nest(store: SqlStore) -> None:
+    group = make_group(store, "g")
+    with store.read(keep_connection=True) as tx:
+        assert tx.get_group(REGION, "g").last_version == 0
+    add_version(store, group, 10)
+    with store.read(keep_connection=True) as outer:
+        assert outer.get_group(REGION, "g").last_version == 1
+        with store.read(keep_connection=True) as inner:  # nested on one thread: another connection
+            assert inner.get_group(REGION, "g").last_version == 1
+        add_version(store, group, 20)
+        with store.read(keep_connection=True) as inner:
+            assert inner.get_group(REGION, "g").last_version == 2
+    with pytest.raises(RuntimeError), store.read(keep_connection=True) as tx:
+        tx.get_group(REGION, "g")
+        raise RuntimeError("boom")
+    with store.read(keep_connection=True) as tx:  # the failed read left no transaction open
+        assert tx.get_group(REGION, "g").last_version == 2
+
+
 def test_concurrent_registrations_never_share_a_version(store: SqlStore) -> None:
     group = make_group(store, "g")
     errors: list[BaseException] = []
