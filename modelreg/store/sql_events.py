@@ -55,9 +55,10 @@ _NEXT_SEQUENCE = sa.select(sa.func.coalesce(sa.func.max(E.c.sequence), 0) + 1).w
 
 @cache
 def _list_resources_stmt(by_region: bool, by_prefix: bool, paged: bool) -> sa.Select[Any]:
-    stmt = R.select().where(R.c.kind == _b("kind"))
     if by_region:
-        stmt = stmt.where(R.c.region == _b("region"))
+        stmt = R.select().where(R.c.kind == _b("kind"), R.c.region == _b("region"))
+    else:  # the kind in the SQL text, so that a partial index of that kind can serve it
+        stmt = R.select().where(R.c.kind == _b("kind", literal_execute=True))
     if by_prefix:  # case-sensitive, as EventBridge's NamePrefix is (LIKE is not, on SQLite)
         stmt = stmt.where(sa.func.substr(R.c.name, 1, _b("prefix_len")) == _b("prefix"))
     if paged:

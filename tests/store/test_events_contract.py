@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from modelreg.store import open_store
 from modelreg.store.base import (
@@ -90,6 +92,56 @@ def test_named_resources_round_trip_and_list_by_prefix(store: SqlStore) -> None:
         tx.delete_resource(rule.id)
     with store.read() as tx:
         assert tx.get_resource(REGION, "rule", "audit") is None
+
+
+def test_replays_of_every_region_are_listed_without_reading_other_kinds(store: SqlStore) -> None:
+    with store.write() as tx:
+        for region in ("eu-west-1", REGION):
+            for name in ("replay-b", "replay-a"):
+                tx.insert_resource(
+                    NamedResource(
+                        region=region,
+                        kind="replay",
+                        name=name,
+                        arn=f"arn:{region}:{name}",
+                        created_us=1,
+                        body={"State": "STARTING"},
+                    )
+                )
+            tx.insert_resource(
+                NamedResource(
+                    region=region,
+                    kind="artifact",
+                    name="replay-c",
+                    arn=f"arn:{region}:a",
+                    created_us=1,
+                    body={},
+                )
+            )
+    issued: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        issued.append((statement, parameters))
+
+    sa.event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        with store.read() as tx:
+            listed = tx.list_resources(None, "replay", None, None, 10)
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", record)
+    assert [(r.name, r.region) for r in listed] == [
+        ("replay-a", "eu-west-1"),
+        ("replay-a", REGION),
+        ("replay-b", "eu-west-1"),
+        ("replay-b", REGION),
+    ]
+    if store.is_sqlite:  # the delivery worker asks twice a second; lineage fills the same table
+        (statement, parameters), *_ = [(s, p) for s, p in issued if "named_resources" in s]
+        with store.engine.connect() as conn:
+            plan = " ".join(
+                str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            )
+        assert "ix_named_resources_replays" in plan, plan
 
 
 def test_event_sequences_count_per_resource(store: SqlStore) -> None:
