@@ -97,6 +97,9 @@ client_tokens = sa.Table(
 
 # --------------------------------------------------------------------------- events
 
+#: the kinds of ``named_resources`` that background workers list in every region at once
+CROSS_REGION_KINDS = ("replay", "endpoint")
+
 #: Resources addressed by name, ``kind`` says which: EventBridge rules (with their targets),
 #: connections, API destinations, archives and replays, and lineage entities (artifacts, actions,
 #: contexts and their source index: several per registered version, so this table is large).
@@ -111,14 +114,18 @@ named_resources = sa.Table(
     sa.Column("created_us", sa.BigInteger, nullable=False),
     sa.Column("body", sa.Text, nullable=False),
     sa.UniqueConstraint("region", "kind", "name"),
-    # The delivery worker looks for replays of every region twice a second: this index holds only
-    # them (an index on kind would cost every lineage insert a page; without one, each look was a
-    # scan of the whole table, lineage included).
-    sa.Index(
-        "ix_named_resources_replays",
-        "name",
-        sqlite_where=sa.text("kind = 'replay'"),
-        postgresql_where=sa.text("kind = 'replay'"),
+    # The background workers list two kinds across every region, often: the delivery worker its
+    # replays (twice a second), the endpoint reconciler its endpoints. Each kind has an index of
+    # its rows alone (one on kind would cost every lineage insert a page; without one, each look
+    # was a scan of the whole table, lineage included).
+    *(
+        sa.Index(
+            f"ix_named_resources_{kind}s",
+            "name",
+            sqlite_where=sa.text(f"kind = '{kind}'"),
+            postgresql_where=sa.text(f"kind = '{kind}'"),
+        )
+        for kind in CROSS_REGION_KINDS
     ),
 )
 

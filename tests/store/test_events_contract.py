@@ -17,6 +17,7 @@ from modelreg.store.base import (
     NamedResource,
     OutboxEvent,
 )
+from modelreg.store.schema import CROSS_REGION_KINDS
 from modelreg.store.sql import SqlStore
 
 REGION = "us-east-1"
@@ -94,28 +95,19 @@ def test_named_resources_round_trip_and_list_by_prefix(store: SqlStore) -> None:
         assert tx.get_resource(REGION, "rule", "audit") is None
 
 
-def test_replays_of_every_region_are_listed_without_reading_other_kinds(store: SqlStore) -> None:
+@pytest.mark.parametrize("kind", CROSS_REGION_KINDS)
+def test_a_kind_is_listed_across_regions_without_reading_other_kinds(store: SqlStore, kind: str) -> None:
     with store.write() as tx:
         for region in ("eu-west-1", REGION):
-            for name in ("replay-b", "replay-a"):
+            for name in ("b", "a"):
                 tx.insert_resource(
                     NamedResource(
-                        region=region,
-                        kind="replay",
-                        name=name,
-                        arn=f"arn:{region}:{name}",
-                        created_us=1,
-                        body={"State": "STARTING"},
+                        region=region, kind=kind, name=name, arn=f"arn:{region}:{name}", created_us=1, body={}
                     )
                 )
             tx.insert_resource(
                 NamedResource(
-                    region=region,
-                    kind="artifact",
-                    name="replay-c",
-                    arn=f"arn:{region}:a",
-                    created_us=1,
-                    body={},
+                    region=region, kind="artifact", name="c", arn=f"arn:{region}:c", created_us=1, body={}
                 )
             )
     issued: list[tuple[str, Any]] = []
@@ -126,22 +118,22 @@ def test_replays_of_every_region_are_listed_without_reading_other_kinds(store: S
     sa.event.listen(store.engine, "before_cursor_execute", record)
     try:
         with store.read() as tx:
-            listed = tx.list_resources(None, "replay", None, None, 10)
+            listed = tx.list_resources(None, kind, None, None, 10)
     finally:
         sa.event.remove(store.engine, "before_cursor_execute", record)
     assert [(r.name, r.region) for r in listed] == [
-        ("replay-a", "eu-west-1"),
-        ("replay-a", REGION),
-        ("replay-b", "eu-west-1"),
-        ("replay-b", REGION),
+        ("a", "eu-west-1"),
+        ("a", REGION),
+        ("b", "eu-west-1"),
+        ("b", REGION),
     ]
-    if store.is_sqlite:  # the delivery worker asks twice a second; lineage fills the same table
+    if store.is_sqlite:  # background workers ask often; lineage fills the same table
         (statement, parameters), *_ = [(s, p) for s, p in issued if "named_resources" in s]
         with store.engine.connect() as conn:
             plan = " ".join(
                 str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
             )
-        assert "ix_named_resources_replays" in plan, plan
+        assert f"ix_named_resources_{kind}s" in plan, plan
 
 
 def test_event_sequences_count_per_resource(store: SqlStore) -> None:
