@@ -326,6 +326,47 @@ def _filtered(rows: list[NamedResource], kind: str, params: dict[str, Any]) -> l
     ]
 
 
+#: rows read per statement while a listing fills its page past the rows its filters leave out
+_SCAN_BATCH = 200
+
+
+def _scanned_page(
+    tx: Transaction, region: str, kind: str, params: dict[str, Any]
+) -> tuple[list[NamedResource], str | None]:
+    """One page of a List* call read from the index in its order (SortBy Name or CreationTime,
+    SortOrder defaulting to Descending), from the NextToken's cursor on, until MaxResults + 1 rows
+    pass the filters (the creation range is in the query; SourceUri and the type are checked here):
+    memory stays that of a page however many entities there are."""
+    by_name = params.get("SortBy") == "Name"
+    descending = (params.get("SortOrder") or "Descending") == "Descending"
+    cursor = pagination.decode_token(params.get("NextToken"), params)
+    limit = params.get("MaxResults") or 10
+    after, before = epoch_param_us(params, "CreatedAfter"), epoch_param_us(params, "CreatedBefore")
+    found: list[NamedResource] = []
+    while len(found) <= limit:
+        batch = tx.page_resources(
+            region,
+            kind,
+            by_name=by_name,
+            descending=descending,
+            after=cursor,
+            created_after_us=after,
+            created_before_us=before,
+            limit=_SCAN_BATCH,
+        )
+        found += _filtered(batch, kind, params)
+        if len(batch) < _SCAN_BATCH:
+            break
+        cursor = _sort_key(batch[-1], by_name)
+    page = found[:limit]
+    token = pagination.encode_token(_sort_key(page[-1], by_name), params) if len(found) > limit else None
+    return page, token
+
+
+def _sort_key(row: NamedResource, by_name: bool) -> list[Any]:
+    return [row.name if by_name else row.created_us, row.id or 0]
+
+
 def _summary(resource: NamedResource, members: tuple[str, ...]) -> dict[str, Any]:
     return {k: resource.body[k] for k in members if k in resource.body}
 
@@ -333,11 +374,11 @@ def _summary(resource: NamedResource, members: tuple[str, ...]) -> dict[str, Any
 @operation("sagemaker", "ListArtifacts")
 def list_artifacts(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.read() as tx:
-        if params.get("SourceUri"):
-            rows = artifacts_by_uri(tx, ctx.region, params["SourceUri"])
+        if params.get("SourceUri"):  # a few rows, through the Source index
+            rows = _filtered(artifacts_by_uri(tx, ctx.region, params["SourceUri"]), ARTIFACT, params)
+            page, token = page_of(rows, params, lambda r: (r.created_us, r.id or 0))
         else:
-            rows = named.all_of_kind(tx, ctx.region, ARTIFACT)
-    page, token = page_of(_filtered(rows, ARTIFACT, params), params, lambda r: (r.created_us, r.id or 0))
+            page, token = _scanned_page(tx, ctx.region, ARTIFACT, params)
     members = ("ArtifactArn", "ArtifactName", "Source", "ArtifactType", "CreationTime", "LastModifiedTime")
     return {"ArtifactSummaries": [_summary(r, members) for r in page], "NextToken": token}
 
@@ -346,11 +387,7 @@ def _list_named(
     ctx: RequestContext, kind: str, params: dict[str, Any], members: tuple[str, ...]
 ) -> dict[str, Any]:
     with ctx.store.read() as tx:
-        rows = _filtered(named.all_of_kind(tx, ctx.region, kind), kind, params)
-    if params.get("SortBy") == "Name":
-        page, token = page_of(rows, params, lambda r: (r.name, r.id or 0))
-    else:
-        page, token = page_of(rows, params, lambda r: (r.created_us, r.id or 0))
+        page, token = _scanned_page(tx, ctx.region, kind, params)
     return {f"{_LABEL[kind]}Summaries": [_summary(r, members) for r in page], "NextToken": token}
 
 

@@ -527,6 +527,23 @@ class LineageTransaction(Protocol):
         """Insert resources known to be new in one statement (ids are not filled in);
         ``DuplicateKey`` if a name is taken after all."""
 
+    def page_resources(
+        self,
+        region: str,
+        kind: str,
+        *,
+        by_name: bool,
+        descending: bool,
+        after: Cursor | None,
+        created_after_us: int | None,
+        created_before_us: int | None,
+        limit: int,
+    ) -> list[NamedResource]:
+        """At most ``limit`` resources of ``kind`` in ``region`` created in the given range (bounds
+        included, None for open), in keyset order: by (name, id) or by (created_us, id), strictly
+        after the cursor ``after`` (such a pair). An index range scan whatever the table's size
+        (the lineage listings: there can be millions of artifacts)."""
+
     def insert_association(self, row: AssociationRow) -> bool:
         """Add an association; False (nothing written, transaction still usable) if the pair exists."""
 

@@ -114,6 +114,8 @@ named_resources = sa.Table(
     sa.Column("created_us", sa.BigInteger, nullable=False),
     sa.Column("body", sa.Text, nullable=False),
     sa.UniqueConstraint("region", "kind", "name"),
+    # ListArtifacts, ListActions and ListContexts page by creation time
+    sa.Index(None, "region", "kind", "created_us", "id"),
     # The background workers list two kinds across every region, often: the delivery worker its
     # replays (twice a second), the endpoint reconciler its endpoints. Each kind has an index of
     # its rows alone (one on kind would cost every lineage insert a page; without one, each look

@@ -27,7 +27,7 @@ from modelreg.store.sql_endpoints import EndpointQueries
 from modelreg.store.sql_events import EventQueries
 from modelreg.store.sql_lineage import LineageQueries
 from modelreg.store.sql_metrics import MetricsQueries
-from modelreg.store.sql_rows import dumps, from_row
+from modelreg.store.sql_rows import cursor_params, dumps, from_row, keyset
 
 G = schema.model_package_groups
 P = schema.model_packages
@@ -74,28 +74,11 @@ def _locking(stmt: sa.Select[Any]) -> sa.Select[Any]:
     return stmt.with_for_update()
 
 
-def _keyset(
-    columns: Sequence[sa.ColumnElement[Any]], paged: bool, descending: bool
-) -> tuple[list[sa.ColumnElement[bool]], list[sa.ColumnElement[Any]]]:
-    """WHERE clause continuing after the cursor (bind parameters ``after_0``, ``after_1``, ...)
-    and the ORDER BY for ``columns``."""
-    where: list[sa.ColumnElement[bool]] = []
-    if paged:
-        left, right = sa.tuple_(*columns), sa.tuple_(*[_b(f"after_{i}") for i in range(len(columns))])
-        where.append(left < right if descending else left > right)
-    order = [c.desc() if descending else c.asc() for c in columns]
-    return where, order
-
-
-def _cursor_params(after: Cursor | None) -> dict[str, Any]:
-    return {f"after_{i}": v for i, v in enumerate(after or ())}
-
-
 @cache
 def _list_groups_stmt(
     by_name: bool, descending: bool, paged: bool, name_contains: bool, after: bool, before: bool
 ) -> sa.Select[Any]:
-    where, order = _keyset([G.c.name, G.c.id] if by_name else [G.c.created_us, G.c.id], paged, descending)
+    where, order = keyset([G.c.name, G.c.id] if by_name else [G.c.created_us, G.c.id], paged, descending)
     stmt = G.select().where(G.c.region == _b("region"), *where)
     if name_contains:
         stmt = stmt.where(G.c.key.like(_b("pattern"), escape="\\"))
@@ -117,7 +100,7 @@ def _list_packages_stmt(
     after: bool,
     before: bool,
 ) -> sa.Select[Any]:
-    where, order = _keyset([P.c.name, P.c.id] if by_name else [P.c.created_us, P.c.id], paged, descending)
+    where, order = keyset([P.c.name, P.c.id] if by_name else [P.c.created_us, P.c.id], paged, descending)
     stmt = P.select().where(P.c.region == _b("region"), *where)
     if scope == "group":
         stmt = stmt.where(P.c.group_id == _b("group_id"))
@@ -198,7 +181,7 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
             "limit": limit,
             "created_after": query.created_after_us,
             "created_before": query.created_before_us,
-            **_cursor_params(after),
+            **cursor_params(after),
         }
         if query.name_contains:
             params["pattern"] = f"%{_like_escape(query.name_contains.lower())}%"
@@ -296,7 +279,7 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
             "status": query.approval_status,
             "created_after": query.created_after_us,
             "created_before": query.created_before_us,
-            **_cursor_params(after),
+            **cursor_params(after),
         }
         if query.name_contains:
             params["pattern"] = f"%{_like_escape(query.name_contains.lower())}%"

@@ -16,7 +16,7 @@ from modelreg.store import schema
 from modelreg.store import sql_fast as fast
 from modelreg.store.base import AssociationQuery, AssociationRow, Cursor, DuplicateKey, NamedResource
 from modelreg.store.sql_events import GET_RESOURCE
-from modelreg.store.sql_rows import dumps, from_row, resource_values
+from modelreg.store.sql_rows import cursor_params, dumps, from_row, keyset, resource_values
 
 L = schema.lineage_associations
 R = schema.named_resources
@@ -73,11 +73,8 @@ def _list_stmt(sort_by: str, descending: bool, paged: bool, filters: frozenset[s
     columns = [_SORT_COLUMNS[sort_by], L.c.source_arn, L.c.destination_arn]
     if sort_by == "SourceArn":
         columns = [L.c.source_arn, L.c.destination_arn]
-    stmt = L.select()
-    if paged:
-        left = sa.tuple_(*columns)
-        right = sa.tuple_(*[_b(f"after_{i}") for i in range(len(columns))])
-        stmt = stmt.where(left < right if descending else left > right)
+    where, order = keyset(columns, paged, descending)
+    stmt = L.select().where(*where)
     equal = {
         "source_arn": L.c.source_arn,
         "destination_arn": L.c.destination_arn,
@@ -94,7 +91,20 @@ def _list_stmt(sort_by: str, descending: bool, paged: bool, filters: frozenset[s
         stmt = stmt.where(L.c.created_us >= _b("created_after_us"))
     if "created_before_us" in filters:
         stmt = stmt.where(L.c.created_us <= _b("created_before_us"))
-    order = [c.desc() if descending else c.asc() for c in columns]
+    return stmt.order_by(*order).limit(_b("limit"))
+
+
+@cache
+def _page_resources_stmt(
+    by_name: bool, descending: bool, paged: bool, after: bool, before: bool
+) -> sa.Select[Any]:
+    columns = [R.c.name, R.c.id] if by_name else [R.c.created_us, R.c.id]
+    where, order = keyset(columns, paged, descending)
+    stmt = R.select().where(R.c.region == _b("region"), R.c.kind == _b("kind"), *where)
+    if after:
+        stmt = stmt.where(R.c.created_us >= _b("created_after_us"))
+    if before:
+        stmt = stmt.where(R.c.created_us <= _b("created_before_us"))
     return stmt.order_by(*order).limit(_b("limit"))
 
 
@@ -196,9 +206,38 @@ class LineageQueries:
         if query.arn_prefix is not None:
             params["arn_prefix"] = _like_escape(query.arn_prefix) + "%"
         filters = frozenset(k for k, v in params.items() if v is not None and k != "limit")
-        params.update({f"after_{i}": v for i, v in enumerate(after or ())})
+        params.update(cursor_params(after))
         stmt = _list_stmt(query.sort_by, query.descending, after is not None, filters)
         return [from_row(AssociationRow, r) for r in self.conn.execute(stmt, params)]
+
+    def page_resources(
+        self,
+        region: str,
+        kind: str,
+        *,
+        by_name: bool,
+        descending: bool,
+        after: Cursor | None,
+        created_after_us: int | None,
+        created_before_us: int | None,
+        limit: int,
+    ) -> list[NamedResource]:
+        stmt = _page_resources_stmt(
+            by_name,
+            descending,
+            after is not None,
+            created_after_us is not None,
+            created_before_us is not None,
+        )
+        params = {
+            "region": region,
+            "kind": kind,
+            "created_after_us": created_after_us,
+            "created_before_us": created_before_us,
+            "limit": limit,
+            **cursor_params(after),
+        }
+        return [from_row(NamedResource, r) for r in self.conn.execute(stmt, params)]
 
     def association_cursor(self, row: AssociationRow, query: AssociationQuery) -> Cursor:
         key: dict[str, Any] = {

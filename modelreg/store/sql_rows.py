@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from functools import cache
 from typing import Any, TypeVar
 
-from modelreg.store.base import NamedResource
+import sqlalchemy as sa
+
+from modelreg.store.base import Cursor, NamedResource
 
 T = TypeVar("T")
 
@@ -42,3 +45,22 @@ def resource_values(resource: NamedResource) -> dict[str, Any]:
         "created_us": resource.created_us,
         "body": dumps(resource.body),
     }
+
+
+def keyset(
+    columns: Sequence[sa.ColumnElement[Any]], paged: bool, descending: bool
+) -> tuple[list[sa.ColumnElement[bool]], list[sa.ColumnElement[Any]]]:
+    """WHERE clause continuing after the cursor (bind parameters ``after_0``, ``after_1``, ...)
+    and the ORDER BY for ``columns``."""
+    where: list[sa.ColumnElement[bool]] = []
+    if paged:
+        left = sa.tuple_(*columns)
+        right = sa.tuple_(*[sa.bindparam(f"after_{i}") for i in range(len(columns))])
+        where.append(left < right if descending else left > right)
+    order = [c.desc() if descending else c.asc() for c in columns]
+    return where, order
+
+
+def cursor_params(after: Cursor | None) -> dict[str, Any]:
+    """The bind parameters of ``keyset``'s cursor."""
+    return {f"after_{i}": v for i, v in enumerate(after or ())}

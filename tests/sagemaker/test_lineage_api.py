@@ -159,6 +159,20 @@ def test_list_artifacts_filters_sorts_and_pages(sm, unique) -> None:
     assert _code(other_query) == "ValidationException"
 
 
+def test_list_artifacts_pages_past_many_entities_its_filter_leaves_out(sm, unique) -> None:
+    kind = f"Rare{unique}"
+    early = [_artifact(sm, f"s3://rare/{unique}/{i}.csv", kind) for i in range(3)]
+    for i in range(230):  # more than one read of the index between two matching artifacts
+        _artifact(sm, f"s3://common/{unique}/{i}.csv", f"Common{unique}")
+    late = [_artifact(sm, f"s3://rare/{unique}/{i}.csv", kind) for i in range(3, 5)]
+    listed = _all(sm.list_artifacts, "ArtifactSummaries", ArtifactType=kind, MaxResults=2)
+    assert [a["ArtifactArn"] for a in listed] == (early + late)[::-1]
+    ascending = _all(sm.list_artifacts, "ArtifactSummaries", ArtifactType=kind, SortOrder="Ascending")
+    assert [a["ArtifactArn"] for a in ascending] == early + late
+    newest = sm.list_artifacts(MaxResults=1)["ArtifactSummaries"]  # no filter: the region's newest
+    assert [a["ArtifactArn"] for a in newest] == late[-1:]
+
+
 def test_an_action_round_trip(sm, unique) -> None:
     arn = _action(sm, unique, Description="trains the model", Status="InProgress", Properties={"epochs": "3"})
     assert arn == f"{ACCOUNT_PREFIX}action/{unique}"

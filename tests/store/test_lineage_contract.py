@@ -233,3 +233,36 @@ def test_resources_by_many_keys_come_back_exactly(store: SqlStore) -> None:
         found = tx.get_resources("us-east-1", wanted)
     assert sorted(found) == sorted([("artifact", n) for n in names[::2]] + [("action", "x")])
     assert all(found[("artifact", n)].body == {"n": n} for n in names[::2])
+
+
+def test_resources_of_a_kind_page_by_keyset_in_either_order(store: SqlStore) -> None:
+    def entity(region: str, kind: str, name: str, created_us: int) -> NamedResource:
+        return NamedResource(region, kind, name, f"{PREFIX}{kind}/{name}", created_us, {})
+
+    with store.write() as tx:  # two share a creation time: the id breaks the tie
+        tx.insert_resources(
+            [entity("us-east-1", "artifact", n, t) for n, t in (("b", 30), ("d", 10), ("a", 20), ("c", 20))]
+            + [entity("us-east-1", "action", "z", 15), entity("eu-west-1", "artifact", "e", 25)]
+        )
+
+    def pages(**kw: object) -> list[list[str]]:
+        by_name = bool(kw.get("by_name"))
+        out, after = [], None
+        with store.read() as tx:
+            while True:
+                page = tx.page_resources(
+                    "us-east-1", "artifact", after=after, limit=2,
+                    by_name=by_name, descending=bool(kw.get("descending")),
+                    created_after_us=kw.get("after"), created_before_us=kw.get("before"),  # type: ignore[arg-type]
+                )  # fmt: skip
+                if not page:
+                    return out
+                out.append([r.name for r in page])
+                after = (page[-1].name if by_name else page[-1].created_us, page[-1].id)
+
+    assert pages() == [["d", "a"], ["c", "b"]]
+    assert pages(descending=True) == [["b", "c"], ["a", "d"]]
+    assert pages(by_name=True) == [["a", "b"], ["c", "d"]]
+    assert pages(by_name=True, descending=True) == [["d", "c"], ["b", "a"]]
+    assert pages(after=20, before=30) == [["a", "c"], ["b"]]  # bounds included
+    assert pages(after=21, descending=True) == [["b"]]
