@@ -7,6 +7,7 @@ group's versions; other searches scan the region's resources of that kind.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
 from typing import Any
 
@@ -97,22 +98,54 @@ def search(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     matches = compile_expression(expression, resource)
     sort_by = params.get("SortBy") or "LastModifiedTime"
     descending = (params.get("SortOrder") or "Descending") == "Descending"
+    cursor = pagination.decode_token(params.get("NextToken"), params)
+    start = int(cursor[0]) if cursor else 0
+    limit = params.get("MaxResults") or 10
+    arn_member = "ModelPackageArn" if resource == "ModelPackage" else "ModelPackageGroupArn"
+    by_metric = sort_by.startswith(_METRIC)
+
+    def order(record: dict[str, Any]) -> tuple[Any, ...]:
+        # versions without the sort metric come last whichever the order; ties go by ARN
+        key = sort_key(record, sort_by)
+        missing = by_metric and not lookup(record, sort_by)
+        return (missing, _Descending(key) if descending else key, record.get(arn_member, ""))
+
+    total = 0
+
+    def hits(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        nonlocal total
+        for record in records:
+            if matches(record):
+                total += 1
+                yield record
+
     with ctx.store.read() as tx:
         records = (
             _package_records(tx, ctx, expression, _metric_names(expression, sort_by))
             if resource == "ModelPackage"
             else _group_records(tx, ctx)
         )
-        hits = [r for r in records if matches(r)]
-    arn_member = "ModelPackageArn" if resource == "ModelPackage" else "ModelPackageGroupArn"
-    hits.sort(key=lambda r: r.get(arn_member, ""))  # deterministic order among equal sort keys
-    hits.sort(key=lambda r: sort_key(r, sort_by), reverse=descending)
-    if sort_by.startswith(_METRIC):  # versions without the metric last, whichever the order
-        hits.sort(key=lambda r: not lookup(r, sort_by))
-    cursor = pagination.decode_token(params.get("NextToken"), params)
-    start = int(cursor[0]) if cursor else 0
-    limit = params.get("MaxResults") or 10
-    page = hits[start : start + limit]
-    token = pagination.encode_token([start + limit], params) if start + limit < len(hits) else None
+        # only the hits up to the end of the page are kept: a search matching a million versions
+        # holds one page in memory, not a million records
+        first = heapq.nsmallest(start + limit, hits(records), key=order)
+    page = first[start:]
+    token = pagination.encode_token([start + limit], params) if start + limit < total else None
     results = [{resource: {k: v for k, v in r.items() if not k.startswith("__")}} for r in page]
-    return {"Results": results, "NextToken": token, "TotalHits": {"Value": len(hits), "Relation": "EqualTo"}}
+    return {"Results": results, "NextToken": token, "TotalHits": {"Value": total, "Relation": "EqualTo"}}
+
+
+class _Descending:
+    """A sort key with its order inverted, for one element of a composite key."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: tuple[Any, ...]) -> None:
+        self.key = key
+
+    def __lt__(self, other: _Descending) -> bool:
+        return other.key < self.key
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Descending) and self.key == other.key
+
+    __hash__ = None  # type: ignore[assignment]

@@ -122,6 +122,26 @@ def test_pagination(sm, populated) -> None:
     assert got == populated["arns"]
 
 
+def test_ties_keep_arn_order_in_both_directions_across_pages(sm, populated) -> None:
+    arns = populated["arns"]  # statuses: Approved, Rejected, Approved, PendingManualApproval
+    expr = {"Filters": [{"Name": "ModelPackageGroupName", "Operator": "Equals", "Value": populated["group"]}]}
+    for order, expected in (
+        ("Descending", [arns[1], arns[3], arns[0], arns[2]]),
+        ("Ascending", [arns[0], arns[2], arns[3], arns[1]]),
+    ):
+        pages = list(
+            sm.get_paginator("search").paginate(
+                Resource="ModelPackage",
+                SearchExpression=expr,
+                SortBy="ModelApprovalStatus",
+                SortOrder=order,
+                PaginationConfig={"PageSize": 1},
+            )
+        )
+        assert [r["ModelPackage"]["ModelPackageArn"] for p in pages for r in p["Results"]] == expected
+        assert {p["TotalHits"]["Value"] for p in pages} == {4}
+
+
 def test_groups_by_tag(sm, populated) -> None:
     found = sm.search(
         Resource="ModelPackageGroup",
