@@ -63,6 +63,27 @@ _GET_TOKEN = sa.select(CT.c.request_hash, CT.c.result).where(
     CT.c.region == _b("region"), CT.c.operation == _b("operation"), CT.c.token == _b("token")
 )
 _INSERT_TOKEN = CT.insert()
+# Whole-region scans go by primary key. Given ``region = ?`` a planner without statistics (SQLite,
+# always) picks the region's index and sorts every row of the region by id for each batch: a scan
+# of n rows per 500 (Search over 200,000 versions took 40 s). ``region || ''`` hides that index.
+_ITER_GROUPS = (
+    G.select()
+    .where(G.c.region.concat(sa.literal_column("''")) == _b("region"), G.c.id > _b("last"))
+    .order_by(G.c.id)
+    .limit(_b("limit"))
+)
+_ITER_PACKAGES = (
+    P.select()
+    .where(P.c.region.concat(sa.literal_column("''")) == _b("region"), P.c.id > _b("last"))
+    .order_by(P.c.id)
+    .limit(_b("limit"))
+)
+_ITER_GROUP_PACKAGES = (
+    P.select()
+    .where(P.c.group_id == _b("gid"), P.c.version > _b("last"))
+    .order_by(P.c.version)
+    .limit(_b("limit"))
+)
 
 
 def _like_escape(text: str) -> str:
@@ -193,9 +214,7 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
     def iter_groups(self, region: str, batch: int = 500) -> Iterator[GroupRow]:
         last = 0
         while True:
-            rows = self.conn.execute(
-                G.select().where(G.c.region == region, G.c.id > last).order_by(G.c.id).limit(batch)
-            ).all()
+            rows = self.conn.execute(_ITER_GROUPS, {"region": region, "last": last, "limit": batch}).all()
             yield from (from_row(GroupRow, r) for r in rows)
             if len(rows) < batch:
                 return
@@ -291,16 +310,17 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
     def iter_packages(
         self, region: str, group_id: int | None = None, batch: int = 500
     ) -> Iterator[PackageRow]:
+        if group_id is not None:  # by version, along the group's (group_id, version) index
+            stmt, params, key = _ITER_GROUP_PACKAGES, {"gid": group_id}, "version"
+        else:
+            stmt, params, key = _ITER_PACKAGES, {"region": region}, "id"
         last = 0
         while True:
-            stmt = P.select().where(P.c.region == region, P.c.id > last)
-            if group_id is not None:
-                stmt = stmt.where(P.c.group_id == group_id)
-            rows = self.conn.execute(stmt.order_by(P.c.id).limit(batch)).all()
+            rows = self.conn.execute(stmt, {**params, "last": last, "limit": batch}).all()
             yield from (from_row(PackageRow, r) for r in rows)
             if len(rows) < batch:
                 return
-            last = rows[-1].id
+            last = getattr(rows[-1], key)
 
     # tags ---------------------------------------------------------------------------------
     def put_tags(self, arn: str, tags: dict[str, str]) -> None:

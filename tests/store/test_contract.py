@@ -288,3 +288,28 @@ def test_group_body_and_policy_round_trip(store: SqlStore) -> None:
         again = tx.get_group(REGION, "g")
     assert again.body["ModelPackageGroupDescription"] == "déjà vu"
     assert again.policy == '{"Version": "2012-10-17"}'
+
+
+def test_whole_region_and_group_iteration_goes_in_batches_by_key(store: SqlStore) -> None:
+    a, b = make_group(store, "a"), make_group(store, "b")
+    for i in range(7):
+        add_version(store, a if i % 3 else b, 100 + i)
+    with store.read() as tx:
+        region = [(p.name, p.version) for p in tx.iter_packages(REGION, batch=2)]
+        only_a = [p.version for p in tx.iter_packages(REGION, a.id, batch=2)]
+        groups = [g.name for g in tx.iter_groups(REGION, batch=1)]
+    assert region == [("b", 1), ("a", 1), ("a", 2), ("b", 2), ("a", 3), ("a", 4), ("b", 3)]
+    assert only_a == [1, 2, 3, 4]
+    assert groups == ["a", "b"]
+    if store.is_sqlite:  # each batch is a key range, not a sort of the whole region
+        from modelreg.store.sql import _ITER_GROUP_PACKAGES, _ITER_GROUPS, _ITER_PACKAGES
+
+        with store.engine.connect() as conn:
+            for stmt, params in (
+                (_ITER_PACKAGES, (REGION, 0, 2, 0)),
+                (_ITER_GROUP_PACKAGES, (a.id, 0, 2, 0)),
+                (_ITER_GROUPS, (REGION, 0, 1, 0)),
+            ):
+                sql = str(stmt.compile(dialect=store.engine.dialect))
+                plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params))
+                assert "TEMP B-TREE" not in plan, plan
