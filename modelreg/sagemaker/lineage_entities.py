@@ -22,7 +22,7 @@ from modelreg.aws.dispatch import RequestContext, operation
 from modelreg.errors import ResourceNotFound, ValidationException
 from modelreg.sagemaker import named, pagination
 from modelreg.sagemaker.common import epoch_param_us, tag_dict, us_to_epoch
-from modelreg.store.base import DuplicateKey, NamedResource, Transaction
+from modelreg.store.base import DuplicateKey, InvalidCursor, NamedResource, Transaction
 
 ARTIFACT, ACTION, CONTEXT = "artifact", "action", "context"
 SOURCE_INDEX, NAME_INDEX = "artifact-source", "artifact-name"
@@ -297,13 +297,13 @@ def describe_context(ctx: RequestContext, params: dict[str, Any]) -> dict[str, A
 
 
 def page_of(
-    rows: list[NamedResource], params: dict[str, Any], sort_key: Callable[[NamedResource], tuple[Any, ...]]
+    rows: list[NamedResource], params: dict[str, Any], sort_key: Callable[[NamedResource], tuple[int, int]]
 ) -> tuple[list[NamedResource], str | None]:
-    """One keyset page of ``rows`` sorted by ``sort_key`` (which ends in the row id), SortOrder
-    defaulting to Descending, MaxResults to 10."""
+    """One keyset page of ``rows`` sorted by ``sort_key`` (two integers: a time and the row id),
+    SortOrder defaulting to Descending, MaxResults to 10."""
     descending = (params.get("SortOrder") or "Descending") == "Descending"
     rows = sorted(rows, key=sort_key, reverse=descending)
-    cursor = pagination.decode_token(params.get("NextToken"), params)
+    cursor = pagination.decode_cursor(params, int, int)
     if cursor is not None:
         after = tuple(cursor)
         rows = [r for r in rows if (sort_key(r) < after if descending else sort_key(r) > after)]
@@ -344,16 +344,19 @@ def _scanned_page(
     after, before = epoch_param_us(params, "CreatedAfter"), epoch_param_us(params, "CreatedBefore")
     found: list[NamedResource] = []
     while len(found) <= limit:
-        batch = tx.page_resources(
-            region,
-            kind,
-            by_name=by_name,
-            descending=descending,
-            after=cursor,
-            created_after_us=after,
-            created_before_us=before,
-            limit=_SCAN_BATCH,
-        )
+        try:
+            batch = tx.page_resources(
+                region,
+                kind,
+                by_name=by_name,
+                descending=descending,
+                after=cursor,
+                created_after_us=after,
+                created_before_us=before,
+                limit=_SCAN_BATCH,
+            )
+        except InvalidCursor:
+            raise pagination.invalid_token() from None
         found += _filtered(batch, kind, params)
         if len(batch) < _SCAN_BATCH:
             break

@@ -220,10 +220,7 @@ def query_lineage(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
             shown = on_path if params.get("IncludeEdges") else set(matched)
             chosen = [a for a in graph.vertices if a in shown]
     order = {arn: i for i, arn in enumerate(chosen)}
-    start = 0
-    cursor = pagination.decode_token(params.get("NextToken"), params)
-    if cursor is not None:
-        start = int(cursor[0])
+    start = pagination.decode_offset(params)
     end = len(chosen) if limit is None else start + limit
     page = chosen[start:end]
     token = pagination.encode_token([end], params) if end < len(chosen) else None

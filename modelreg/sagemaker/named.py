@@ -88,8 +88,7 @@ def list_page(
         "Status": lambda r: (status_of(r) if status_of else "", r.created_us, r.id),
     }.get(sort_by, lambda r: (r.created_us, r.id))
     rows.sort(key=sort_key, reverse=(params.get("SortOrder") or "Descending") == "Descending")
-    cursor = pagination.decode_token(params.get("NextToken"), params)
-    start = int(cursor[0]) if cursor else 0
+    start = pagination.decode_offset(params)
     limit = params.get("MaxResults") or 10
     page = rows[start : start + limit]
     token = pagination.encode_token([start + limit], params) if start + limit < len(rows) else None

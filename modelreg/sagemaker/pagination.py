@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from modelreg.errors import ValidationException
+from modelreg.store.base import InvalidCursor
 
 Row = TypeVar("Row")
 
@@ -31,6 +32,11 @@ def encode_token(cursor: Sequence[Any], params: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+def invalid_token() -> ValidationException:
+    """The error for a NextToken this server did not issue (or that was changed)."""
+    return ValidationException("Invalid NextToken: it was not issued by this server.")
+
+
 def decode_token(token: str | None, params: dict[str, Any]) -> list[Any] | None:
     """The cursor inside ``token`` (None when there is no token); checks it belongs to this query."""
     if not token:
@@ -41,13 +47,35 @@ def decode_token(token: str | None, params: dict[str, Any]) -> list[Any] | None:
         if not isinstance(cursor, list):
             raise TypeError
     except (ValueError, KeyError, TypeError):
-        raise ValidationException("Invalid NextToken: it was not issued by this server.") from None
+        raise invalid_token() from None
     if digest != query_digest(params):
         raise ValidationException(
             "Invalid NextToken: it was issued for a different query; "
             "send the same parameters as the first request."
         )
     return cursor
+
+
+def decode_cursor(params: dict[str, Any], *shape: type) -> list[Any] | None:
+    """``decode_token`` of the request's NextToken, whose cursor must hold one value of each type
+    of ``shape``: a client can change a token, and a cursor that does not fit is a
+    ValidationException, never a failed query."""
+    cursor = decode_token(params.get("NextToken"), params)
+    if cursor is not None and (
+        len(cursor) != len(shape) or not all(type(v) is t for v, t in zip(cursor, shape, strict=True))
+    ):
+        raise invalid_token()
+    return cursor
+
+
+def decode_offset(params: dict[str, Any]) -> int:
+    """The position a NextToken of an offset-paged listing continues from (0 without one)."""
+    cursor = decode_cursor(params, int)
+    if cursor is None:
+        return 0
+    if cursor[0] < 0:
+        raise invalid_token()
+    return int(cursor[0])
 
 
 def page(
@@ -58,7 +86,10 @@ def page(
 ) -> tuple[list[Row], str | None]:
     """One page of rows and the token of the next page (None on the last one)."""
     limit = params.get("MaxResults") or default_limit
-    rows = fetch(decode_token(params.get("NextToken"), params), limit + 1)
+    try:
+        rows = fetch(decode_token(params.get("NextToken"), params), limit + 1)
+    except InvalidCursor:
+        raise invalid_token() from None
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]

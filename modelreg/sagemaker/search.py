@@ -98,8 +98,7 @@ def search(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     matches = compile_expression(expression, resource)
     sort_by = params.get("SortBy") or "LastModifiedTime"
     descending = (params.get("SortOrder") or "Descending") == "Descending"
-    cursor = pagination.decode_token(params.get("NextToken"), params)
-    start = int(cursor[0]) if cursor else 0
+    start = pagination.decode_offset(params)
     limit = params.get("MaxResults") or 10
     arn_member = "ModelPackageArn" if resource == "ModelPackage" else "ModelPackageGroupArn"
     by_metric = sort_by.startswith(_METRIC)

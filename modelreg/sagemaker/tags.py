@@ -66,6 +66,7 @@ def add_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
 def list_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.read() as tx:
         arn = _taggable_arn(tx, params["ResourceArn"])
+        pagination.decode_cursor(params, str)  # a changed token fails here, not in the query
         rows, token = pagination.page(
             params,
             lambda after, n: tx.list_tags(arn, after[0] if after else None, n),

@@ -23,6 +23,11 @@ class StoreBusy(Exception):
     for longer than the timeout."""
 
 
+class InvalidCursor(ValueError):
+    """A listing's ``after`` cursor that does not fit its order (its length or the type of a value):
+    a NextToken a client made up or changed."""
+
+
 class DuplicateKey(Exception):
     """An insert collided with a unique key (a name that is already taken).
 

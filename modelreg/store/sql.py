@@ -95,11 +95,19 @@ def _locking(stmt: sa.Select[Any]) -> sa.Select[Any]:
     return stmt.with_for_update()
 
 
+def _group_order(by_name: bool) -> list[sa.ColumnElement[Any]]:
+    return [G.c.name, G.c.id] if by_name else [G.c.created_us, G.c.id]
+
+
+def _package_order(by_name: bool) -> list[sa.ColumnElement[Any]]:
+    return [P.c.name, P.c.id] if by_name else [P.c.created_us, P.c.id]
+
+
 @cache
 def _list_groups_stmt(
     by_name: bool, descending: bool, paged: bool, name_contains: bool, after: bool, before: bool
 ) -> sa.Select[Any]:
-    where, order = keyset([G.c.name, G.c.id] if by_name else [G.c.created_us, G.c.id], paged, descending)
+    where, order = keyset(_group_order(by_name), paged, descending)
     stmt = G.select().where(G.c.region == _b("region"), *where)
     if name_contains:
         stmt = stmt.where(G.c.key.like(_b("pattern"), escape="\\"))
@@ -121,7 +129,7 @@ def _list_packages_stmt(
     after: bool,
     before: bool,
 ) -> sa.Select[Any]:
-    where, order = keyset([P.c.name, P.c.id] if by_name else [P.c.created_us, P.c.id], paged, descending)
+    where, order = keyset(_package_order(by_name), paged, descending)
     stmt = P.select().where(P.c.region == _b("region"), *where)
     if scope == "group":
         stmt = stmt.where(P.c.group_id == _b("group_id"))
@@ -202,7 +210,7 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
             "limit": limit,
             "created_after": query.created_after_us,
             "created_before": query.created_before_us,
-            **cursor_params(after),
+            **cursor_params(after, _group_order(query.sort_by == "Name")),
         }
         if query.name_contains:
             params["pattern"] = f"%{_like_escape(query.name_contains.lower())}%"
@@ -298,7 +306,7 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
             "status": query.approval_status,
             "created_after": query.created_after_us,
             "created_before": query.created_before_us,
-            **cursor_params(after),
+            **cursor_params(after, _package_order(query.sort_by == "Name")),
         }
         if query.name_contains:
             params["pattern"] = f"%{_like_escape(query.name_contains.lower())}%"

@@ -68,12 +68,19 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _association_order(sort_by: str) -> list[sa.ColumnElement[Any]]:
+    if sort_by == "SourceArn":
+        return [L.c.source_arn, L.c.destination_arn]
+    return [_SORT_COLUMNS[sort_by], L.c.source_arn, L.c.destination_arn]
+
+
+def _resource_order(by_name: bool) -> list[sa.ColumnElement[Any]]:
+    return [R.c.name, R.c.id] if by_name else [R.c.created_us, R.c.id]
+
+
 @cache
 def _list_stmt(sort_by: str, descending: bool, paged: bool, filters: frozenset[str]) -> sa.Select[Any]:
-    columns = [_SORT_COLUMNS[sort_by], L.c.source_arn, L.c.destination_arn]
-    if sort_by == "SourceArn":
-        columns = [L.c.source_arn, L.c.destination_arn]
-    where, order = keyset(columns, paged, descending)
+    where, order = keyset(_association_order(sort_by), paged, descending)
     stmt = L.select().where(*where)
     equal = {
         "source_arn": L.c.source_arn,
@@ -98,8 +105,7 @@ def _list_stmt(sort_by: str, descending: bool, paged: bool, filters: frozenset[s
 def _page_resources_stmt(
     by_name: bool, descending: bool, paged: bool, after: bool, before: bool
 ) -> sa.Select[Any]:
-    columns = [R.c.name, R.c.id] if by_name else [R.c.created_us, R.c.id]
-    where, order = keyset(columns, paged, descending)
+    where, order = keyset(_resource_order(by_name), paged, descending)
     stmt = R.select().where(R.c.region == _b("region"), R.c.kind == _b("kind"), *where)
     if after:
         stmt = stmt.where(R.c.created_us >= _b("created_after_us"))
@@ -206,7 +212,7 @@ class LineageQueries:
         if query.arn_prefix is not None:
             params["arn_prefix"] = _like_escape(query.arn_prefix) + "%"
         filters = frozenset(k for k, v in params.items() if v is not None and k != "limit")
-        params.update(cursor_params(after))
+        params.update(cursor_params(after, _association_order(query.sort_by)))
         stmt = _list_stmt(query.sort_by, query.descending, after is not None, filters)
         return [from_row(AssociationRow, r) for r in self.conn.execute(stmt, params)]
 
@@ -235,7 +241,7 @@ class LineageQueries:
             "created_after_us": created_after_us,
             "created_before_us": created_before_us,
             "limit": limit,
-            **cursor_params(after),
+            **cursor_params(after, _resource_order(by_name)),
         }
         return [from_row(NamedResource, r) for r in self.conn.execute(stmt, params)]
 

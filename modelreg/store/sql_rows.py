@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from modelreg.store.base import Cursor, NamedResource
+from modelreg.store.base import Cursor, InvalidCursor, NamedResource
 
 T = TypeVar("T")
 
@@ -61,6 +61,19 @@ def keyset(
     return where, order
 
 
-def cursor_params(after: Cursor | None) -> dict[str, Any]:
-    """The bind parameters of ``keyset``'s cursor."""
-    return {f"after_{i}": v for i, v in enumerate(after or ())}
+def cursor_params(after: Cursor | None, columns: Sequence[sa.ColumnElement[Any]]) -> dict[str, Any]:
+    """The bind parameters of ``keyset``'s cursor over ``columns``; ``InvalidCursor`` unless it
+    has a value of each column's type for each column (cursors come back from clients)."""
+    if after is None:
+        return {}
+    if len(after) != len(columns) or not all(_fits(v, c) for v, c in zip(after, columns, strict=True)):
+        raise InvalidCursor()
+    return {f"after_{i}": v for i, v in enumerate(after)}
+
+
+def _fits(value: Any, column: sa.ColumnElement[Any]) -> bool:
+    if isinstance(column.type, sa.Integer):
+        return type(value) is int and -(2**63) <= value < 2**63
+    if isinstance(column.type, sa.String):
+        return isinstance(value, str)
+    return False
