@@ -55,10 +55,13 @@ model_packages = sa.Table(
     sa.Column("body", sa.Text, nullable=False),
     sa.UniqueConstraint("group_id", "version"),
     sa.UniqueConstraint("region", "key"),
+    # the orders ListModelPackages pages in: a group's approved versions (latest approved), a
+    # group's or the unversioned packages by creation time, every package by creation time or
+    # by name (keyset order: name, then id)
     sa.Index(None, "group_id", "approval_status", "created_us", "id"),
-    sa.Index(None, "group_id", "created_us", "id"),
     sa.Index(None, "region", "group_id", "created_us", "id"),
-    sa.Index(None, "region", "name", "version", "id"),
+    sa.Index(None, "region", "created_us", "id"),
+    sa.Index(None, "region", "name", "id"),
 )
 
 tags = sa.Table(

@@ -313,3 +313,36 @@ def test_whole_region_and_group_iteration_goes_in_batches_by_key(store: SqlStore
                 sql = str(stmt.compile(dialect=store.engine.dialect))
                 plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params))
                 assert "TEMP B-TREE" not in plan, plan
+
+
+def test_every_package_listing_reads_an_index_in_its_order(store: SqlStore) -> None:
+    if not store.is_sqlite:
+        pytest.skip("the plan is SQLite's; PostgreSQL plans by its statistics")
+    from itertools import product
+
+    from modelreg.store.sql import _list_packages_stmt
+
+    with store.engine.connect() as conn:
+        for by_name, paged, scope, status in product(
+            (False, True), (False, True), ("group", "versioned", "unversioned", "all"), (False, True)
+        ):
+            compiled = _list_packages_stmt(by_name, True, paged, scope, status, False, False, False).compile(
+                dialect=store.engine.dialect
+            )
+            values = compiled.construct_params(
+                {
+                    "region": REGION,
+                    "group_id": 1,
+                    "status": "Approved",
+                    "limit": 10,
+                    "after_0": 1,
+                    "after_1": 1,
+                }
+            )
+            plan = " ".join(
+                str(r[-1])
+                for r in conn.exec_driver_sql(
+                    f"EXPLAIN QUERY PLAN {compiled}", tuple(values[k] for k in compiled.positiontup or ())
+                )
+            )
+            assert "TEMP B-TREE" not in plan, (by_name, paged, scope, status, plan)
