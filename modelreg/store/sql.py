@@ -410,6 +410,20 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
             raise DuplicateKey(token) from exc
 
 
+@contextmanager
+def _kept_transaction(conn: Connection) -> Iterator[SqlTransaction]:
+    """A SQLite transaction on a connection the store keeps between transactions (the writer, a
+    kept reader); one left in a transaction (its BEGIN or ROLLBACK failed) is closed, and the
+    store opens a fresh one next time."""
+    try:
+        with conn.begin():
+            yield SqlTransaction(conn, lock_rows=False)
+    except BaseException:
+        if conn.in_transaction():
+            conn.close()
+        raise
+
+
 class SqlStore:
     """A ``Store`` on one database URL. SQLite runs in WAL mode with foreign keys and a busy
     timeout; its write transactions start with ``BEGIN IMMEDIATE`` and are serialised in-process,
@@ -433,13 +447,8 @@ class SqlStore:
     def read(self, *, keep_connection: bool = False) -> Iterator[SqlTransaction]:
         kept = self._kept_reader() if keep_connection and self.is_sqlite else None
         if kept is not None:
-            try:
-                with kept.begin():
-                    yield SqlTransaction(kept, lock_rows=False)
-            except BaseException:
-                if kept.in_transaction():  # BEGIN or ROLLBACK itself failed: start afresh
-                    kept.close()
-                raise
+            with _kept_transaction(kept) as tx:
+                yield tx
         elif self.is_sqlite:  # one snapshot for every statement of the read
             with self.engine.connect() as conn, conn.begin():
                 yield SqlTransaction(conn, lock_rows=False)
@@ -467,14 +476,8 @@ class SqlStore:
             try:
                 if self._writer is None or self._writer.closed or self._writer.invalidated:
                     self._writer = self.engine.connect().execution_options(sqlite_write=True)
-                writer = self._writer
-                try:
-                    with writer.begin():
-                        yield SqlTransaction(writer, lock_rows=False)
-                except BaseException:
-                    if writer.in_transaction():  # BEGIN or ROLLBACK itself failed: start afresh
-                        writer.close()
-                    raise
+                with _kept_transaction(self._writer) as tx:
+                    yield tx
             finally:
                 self._write_lock.release()
         for listener in self._commit_listeners:
