@@ -5,12 +5,29 @@ from __future__ import annotations
 
 import dataclasses
 
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from modelreg.aws.dispatch import RequestContext
 from modelreg.aws.protocol import new_request_id, signed_request
 from modelreg.store.base import Store
+
+
+class _NumberConvertor(Convertor[int]):
+    """``{name:number}`` in a route: 1 to 9 digits (a version number or a row id), so that a longer
+    one matches no route (404) instead of reaching the store as a number it cannot hold."""
+
+    regex = "[0-9]{1,9}"
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        return str(value)
+
+
+register_url_convertor("number", _NumberConvertor())
 
 
 def store(request: Request) -> Store:

@@ -56,6 +56,6 @@ async def redeliver(request: Request) -> JSONResponse:
 
 routes = [
     Route("/deliveries", list_deliveries, methods=["GET"]),
-    Route("/deliveries/{id:int}", get_delivery, methods=["GET"]),
-    Route("/deliveries/{id:int}/redeliver", redeliver, methods=["POST"]),
+    Route("/deliveries/{id:number}", get_delivery, methods=["GET"]),
+    Route("/deliveries/{id:number}/redeliver", redeliver, methods=["POST"]),
 ]

@@ -160,5 +160,5 @@ routes = [
     Route("/endpoints/{name}/history", endpoint_history, methods=["GET"]),
     Route("/endpoints/{name}/workers", endpoint_workers, methods=["GET"]),
     Route("/endpoints/{name}/rollback", rollback, methods=["POST"]),
-    Route("/model-packages/{group}/{version:int}/deployments", package_deployments, methods=["GET"]),
+    Route("/model-packages/{group}/{version:number}/deployments", package_deployments, methods=["GET"]),
 ]

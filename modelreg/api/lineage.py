@@ -121,4 +121,4 @@ async def version_lineage(request: Request) -> JSONResponse:
     )
 
 
-routes = [Route("/model-packages/{group}/{version:int}/lineage", version_lineage, methods=["GET"])]
+routes = [Route("/model-packages/{group}/{version:number}/lineage", version_lineage, methods=["GET"])]

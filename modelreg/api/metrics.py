@@ -31,7 +31,7 @@ from modelreg import arns
 from modelreg.api import common
 from modelreg.errors import ValidationException
 from modelreg.sagemaker import compare, pagination, promotion
-from modelreg.sagemaker.common import us_to_epoch
+from modelreg.sagemaker.common import us_to_epoch, version_number
 from modelreg.store.base import GroupRow, PackageQuery, PackageRow, Transaction
 
 MAX_COMPARE = 20
@@ -165,7 +165,7 @@ def _compare_query(request: Request) -> tuple[list[int], str]:
     versions = []
     for item in raw.split(","):
         item = item.strip()
-        if not item.isdigit() or int(item) < 1:
+        if version_number(item) is None or int(item) < 1:
             raise BadRequest(
                 f"versions must be version numbers separated by commas (like 3,5,7), not {item!r}."
             )
@@ -310,8 +310,8 @@ def sorted_packages(request: Request) -> JSONResponse:
 
 
 routes = [
-    Route("/model-packages/{group}/{version:int}/metrics", version_metrics, methods=["GET"]),
-    Route("/model-packages/{group}/{version:int}/metrics/reread", reread_metrics, methods=["POST"]),
+    Route("/model-packages/{group}/{version:number}/metrics", version_metrics, methods=["GET"]),
+    Route("/model-packages/{group}/{version:number}/metrics/reread", reread_metrics, methods=["POST"]),
     Route("/model-package-groups/{group}/compare", compare_versions, methods=["GET"]),
     Route("/model-package-groups/{group}/metrics/{metric:path}", metric_trend, methods=["GET"]),
     Route("/model-package-groups/{group}/model-packages", sorted_packages, methods=["GET"]),

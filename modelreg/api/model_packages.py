@@ -24,4 +24,4 @@ async def version_history(request: Request) -> JSONResponse:
     return JSONResponse({"ModelPackageArn": arn, "history": [as_json(e) for e in entries]})
 
 
-routes = [Route("/model-packages/{group}/{version:int}/history", version_history, methods=["GET"])]
+routes = [Route("/model-packages/{group}/{version:number}/history", version_history, methods=["GET"])]

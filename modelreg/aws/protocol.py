@@ -69,11 +69,18 @@ def internal_error_response(request_id: str) -> Response:
     )
 
 
+#: epoch seconds of 0001-01-01 and of the end of 9999-12-31: the timestamps a request may carry (in
+#: microseconds they fit the stores' 64-bit integers)
+_TIMESTAMP_RANGE = (-62135596800.0, 253402300800.0)
+
+
 def parse_timestamp(value: Any, member: str) -> float:
-    """A request timestamp (epoch seconds as a number, or ISO-8601 text) as epoch seconds."""
+    """A request timestamp (epoch seconds as a number, or ISO-8601 text) as epoch seconds, between
+    the years 1 and 9999."""
+    seconds: float | None = None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
+        seconds = float(value)
+    elif isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
@@ -81,8 +88,10 @@ def parse_timestamp(value: Any, member: str) -> float:
         else:
             if parsed.tzinfo is None:
                 parsed = parsed.replace(tzinfo=UTC)
-            return parsed.timestamp()
-    raise SerializationException(f"Value '{value}' at '{member}' is not a valid timestamp.")
+            seconds = parsed.timestamp()
+    if seconds is None or not _TIMESTAMP_RANGE[0] <= seconds < _TIMESTAMP_RANGE[1]:  # NaN fails too
+        raise SerializationException(f"Value '{value}' at '{member}' is not a valid timestamp.")
+    return seconds
 
 
 def signed_request(request: Request, body: bytes) -> SignedRequest:

@@ -62,14 +62,26 @@ def find_package(
     return found
 
 
+#: the largest version number a group can hand out (the stores keep it in a 32-bit integer)
+MAX_VERSION = 2**31 - 1
+
+
+def version_number(text: str) -> int | None:
+    """The version number ``text`` spells, or None (not digits, or more than any version can be)."""
+    if not text.isdigit() or len(text) > len(str(MAX_VERSION)) or int(text) > MAX_VERSION:
+        return None
+    return int(text)
+
+
 def _by_group_version(tx: Transaction, region: str, rest: str, for_update: bool) -> PackageRow | None:
-    group_name, _, version = rest.rpartition("/")
-    if not group_name or not version.isdigit():
+    group_name, _, text = rest.rpartition("/")
+    version = version_number(text)
+    if not group_name or version is None:
         return None
     group = tx.get_group(region, group_name)
     if group is None or group.id is None:
         return None
-    return tx.get_package_version(group.id, int(version), for_update=for_update)
+    return tx.get_package_version(group.id, version, for_update=for_update)
 
 
 def package_arn_for(ctx: RequestContext, name_or_arn: str) -> str:

@@ -13,6 +13,10 @@ HEADERS = {
 }
 
 
+#: a version number past what a group can hand out (and past 64 bits)
+FAR_VERSION = b"arn:aws:sagemaker:us-east-1:123456789012:model-package/g/99999999999999999999"
+
+
 def raw(server, target: str | None, body: bytes | str, **headers: str) -> httpx.Response:
     h = dict(HEADERS)
     if target is not None:
@@ -55,6 +59,25 @@ def test_success_carries_request_id_and_json_content_type(server) -> None:
             {},
             "SerializationException",
         ),
+        # timestamps past what a timestamp can be (years 1-9999), on every kind of listing
+        ("SageMaker.ListModelPackageGroups", b'{"CreationTimeAfter": 1e300}', {}, "SerializationException"),
+        ("SageMaker.ListModelPackages", b'{"CreationTimeAfter": 1e20}', {}, "SerializationException"),
+        ("SageMaker.ListModelPackages", b'{"CreationTimeBefore": -1e20}', {}, "SerializationException"),
+        ("SageMaker.ListArtifacts", b'{"CreatedAfter": Infinity}', {}, "SerializationException"),
+        ("SageMaker.ListActions", b'{"CreatedAfter": NaN}', {}, "SerializationException"),
+        (
+            "SageMaker.ListAssociations",
+            b'{"CreatedBefore": "10000-01-01T00:00:00Z"}',
+            {},
+            "SerializationException",
+        ),
+        # a version number no group can reach
+        (
+            "SageMaker.UpdateModelPackage",
+            b'{"ModelPackageArn": "' + FAR_VERSION + b'", "ModelApprovalStatus": "Approved"}',
+            {},
+            "ValidationException",
+        ),
     ],
 )
 def test_bad_requests_get_a_clear_4xx(server, target, body, headers, code) -> None:
@@ -63,6 +86,16 @@ def test_bad_requests_get_a_clear_4xx(server, target, body, headers, code) -> No
     assert r.json()["__type"] == code
     assert r.headers["x-amzn-errortype"] == code
     assert r.json()["message"]
+
+
+def test_a_version_no_group_can_reach_is_one_that_does_not_exist(server) -> None:
+    r = raw(
+        server, "SageMaker.BatchDescribeModelPackage", b'{"ModelPackageArnList": ["' + FAR_VERSION + b'"]}'
+    )
+    assert r.status_code == 200
+    assert r.json()["BatchDescribeModelPackageErrorMap"][FAR_VERSION.decode()]["ErrorResponse"].endswith(
+        "does not exist."
+    )
 
 
 def test_unimplemented_operation_is_not_retried(sm) -> None:

@@ -300,6 +300,14 @@ def test_history_records_every_approval_and_lifecycle_change(server, sm, group: 
     after = httpx.get(f"{server.url}/api/model-packages/{group}/1/history").json()["history"]
     assert after[:4] == body["history"] and after[4]["field"] == "Deleted"
     assert httpx.get(f"{server.url}/api/model-packages/{group}/99/history").status_code == 404
+    for far in ("99999999999999999999", "9" * 40):  # more digits than any version: no such page
+        for page in ("history", "lineage", "metrics", "deployments"):
+            assert httpx.get(f"{server.url}/api/model-packages/{group}/{far}/{page}").status_code == 404
+    assert httpx.get(f"{server.url}/api/deliveries/99999999999999999999").status_code == 404
+    compare = httpx.get(
+        f"{server.url}/api/model-package-groups/{group}/compare?versions=1,99999999999999999999"
+    )
+    assert compare.status_code == 400, compare.text
 
 
 def test_unversioned_packages_and_batch_describe(sm, group: str, unique: str) -> None:
