@@ -206,10 +206,15 @@ async def delete_objects(api: S3Api, req: S3Request) -> Reply:
 
 
 def _http_time(value: str) -> float | None:
+    """Epoch seconds of an HTTP date; None for one that is not a date (S3 then ignores the
+    condition), a year past 9999 included."""
     parsed = parsedate_tz(value)
     if parsed is None:
         return None
-    return calendar.timegm(parsed[:9]) - (parsed[9] or 0)
+    try:
+        return calendar.timegm(parsed[:9]) - (parsed[9] or 0)
+    except (ValueError, OverflowError):
+        return None
 
 
 def _preconditions(req: S3Request, info: ObjectInfo) -> None:

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import zlib
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -176,6 +177,27 @@ def test_conditional_reads(s3: Any, bucket: str) -> None:
         s3.put_object(Bucket=bucket, Key="c", Body=b"v2", IfNoneMatch="*")
     assert (code(exc), status(exc)) == ("PreconditionFailed", 412)
     assert s3.get_object(Bucket=bucket, Key="c")["Body"].read() == b"v1"
+
+
+def test_date_conditions_and_dates_that_are_not_dates(s3: Any, bucket: str, server: Server) -> None:
+    s3.put_object(Bucket=bucket, Key="d", Body=b"v1")
+    long_ago, to_come = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+    assert s3.get_object(Bucket=bucket, Key="d", IfModifiedSince=long_ago)["Body"].read() == b"v1"
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="d", IfModifiedSince=to_come)
+    assert status(exc) == 304
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="d", IfUnmodifiedSince=long_ago)
+    assert (code(exc), status(exc)) == ("PreconditionFailed", 412)
+    unsigned = {
+        "Authorization": "AWS4-HMAC-SHA256 Credential=AKID/20261126/us-east-1/s3/aws4_request, "
+        "SignedHeaders=host, Signature=" + "0" * 64,
+        "x-amz-content-sha256": "UNSIGNED-PAYLOAD",
+    }
+    for header in ("If-Modified-Since", "If-Unmodified-Since"):
+        for date in ("garbage", "Mon, 01 Jan 99999 00:00:00 GMT"):  # not a date: the condition is ignored
+            r = httpx.get(f"{server.url}/{bucket}/d", headers={**unsigned, header: date})
+            assert (r.status_code, r.content) == (200, b"v1"), (header, date, r.text)
 
 
 def test_list_objects_v2_with_delimiter_and_pagination(s3: Any, bucket: str) -> None:
