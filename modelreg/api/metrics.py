@@ -165,11 +165,12 @@ def _compare_query(request: Request) -> tuple[list[int], str]:
     versions = []
     for item in raw.split(","):
         item = item.strip()
-        if version_number(item) is None or int(item) < 1:
+        version = version_number(item)
+        if version is None or version < 1:
             raise BadRequest(
                 f"versions must be version numbers separated by commas (like 3,5,7), not {item!r}."
             )
-        versions.append(int(item))
+        versions.append(version)
     if len(versions) > MAX_COMPARE:
         raise BadRequest(f"versions names {len(versions)} versions; compare at most {MAX_COMPARE} at once.")
     repeated = sorted({v for v in versions if versions.count(v) > 1})

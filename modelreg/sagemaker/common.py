@@ -67,10 +67,12 @@ MAX_VERSION = 2**31 - 1
 
 
 def version_number(text: str) -> int | None:
-    """The version number ``text`` spells, or None (not digits, or more than any version can be)."""
-    if not text.isdigit() or len(text) > len(str(MAX_VERSION)) or int(text) > MAX_VERSION:
+    """The version number ``text`` spells, or None (not ASCII digits, or more than any version can
+    be)."""
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_VERSION)):
         return None
-    return int(text)
+    version = int(text)
+    return version if version <= MAX_VERSION else None
 
 
 def _by_group_version(tx: Transaction, region: str, rest: str, for_update: bool) -> PackageRow | None:

@@ -83,11 +83,15 @@ def page(
     fetch: Callable[[list[Any] | None, int], list[Row]],
     cursor_of: Callable[[Row], Sequence[Any]],
     default_limit: int = 10,
+    shape: tuple[type, ...] | None = None,
 ) -> tuple[list[Row], str | None]:
-    """One page of rows and the token of the next page (None on the last one)."""
+    """One page of rows and the token of the next page (None on the last one). ``fetch`` gets the
+    token's cursor: checked against ``shape`` (see ``decode_cursor``) when given, else by the
+    store (``InvalidCursor``)."""
     limit = params.get("MaxResults") or default_limit
+    cursor = decode_token(params.get("NextToken"), params) if shape is None else decode_cursor(params, *shape)
     try:
-        rows = fetch(decode_token(params.get("NextToken"), params), limit + 1)
+        rows = fetch(cursor, limit + 1)
     except InvalidCursor:
         raise invalid_token() from None
     if len(rows) <= limit:

@@ -66,12 +66,12 @@ def add_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
 def list_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.read() as tx:
         arn = _taggable_arn(tx, params["ResourceArn"])
-        pagination.decode_cursor(params, str)  # a changed token fails here, not in the query
         rows, token = pagination.page(
             params,
             lambda after, n: tx.list_tags(arn, after[0] if after else None, n),
             lambda pair: [pair[0]],
             default_limit=50,
+            shape=(str,),
         )
     return {"Tags": tag_list(rows), "NextToken": token}
 

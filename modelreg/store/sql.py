@@ -217,7 +217,7 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
         return [from_row(GroupRow, r) for r in fast.run(self.conn, stmt, params)]
 
     def group_cursor(self, row: GroupRow, query: GroupQuery) -> Cursor:
-        return [row.name, row.id] if query.sort_by == "Name" else [row.created_us, row.id]
+        return [getattr(row, c.key) for c in _group_order(query.sort_by == "Name")]
 
     def iter_groups(self, region: str, batch: int = 500) -> Iterator[GroupRow]:
         last = 0
@@ -313,7 +313,7 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
         return [from_row(PackageRow, r) for r in fast.run(self.conn, stmt, params)]
 
     def package_cursor(self, row: PackageRow, query: PackageQuery) -> Cursor:
-        return [row.name, row.id] if query.sort_by == "Name" else [row.created_us, row.id]
+        return [getattr(row, c.key) for c in _package_order(query.sort_by == "Name")]
 
     def iter_packages(
         self, region: str, group_id: int | None = None, batch: int = 500

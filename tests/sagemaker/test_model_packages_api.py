@@ -304,10 +304,9 @@ def test_history_records_every_approval_and_lifecycle_change(server, sm, group: 
         for page in ("history", "lineage", "metrics", "deployments"):
             assert httpx.get(f"{server.url}/api/model-packages/{group}/{far}/{page}").status_code == 404
     assert httpx.get(f"{server.url}/api/deliveries/99999999999999999999").status_code == 404
-    compare = httpx.get(
-        f"{server.url}/api/model-package-groups/{group}/compare?versions=1,99999999999999999999"
-    )
-    assert compare.status_code == 400, compare.text
+    for far in ("99999999999999999999", "%C2%B2"):  # past any version; a digit that is not 0-9
+        compare = httpx.get(f"{server.url}/api/model-package-groups/{group}/compare?versions=1,{far}")
+        assert compare.status_code == 400, compare.text
 
 
 def test_unversioned_packages_and_batch_describe(sm, group: str, unique: str) -> None:
