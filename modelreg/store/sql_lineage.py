@@ -32,15 +32,18 @@ _KEYS_PER_LOOKUP = 8  # (kind, name) pairs per get_resources statement
 
 
 @cache
-def _get_many(pairs: int) -> sa.Select[Any]:
-    """Resources by ``pairs`` exact (region, kind, name) keys: an OR of full-key equalities, which
-    SQLite and PostgreSQL both answer with one probe of the unique index per key (``kind IN (...)
-    AND name IN (...)`` led PostgreSQL, before statistics, to scan the whole region)."""
-    keys = [
-        sa.and_(R.c.region == _b("region"), R.c.kind == _b(f"kind_{i}"), R.c.name == _b(f"name_{i}"))
-        for i in range(pairs)
-    ]
-    return R.select().where(sa.or_(*keys))
+def _get_many(pairs: int) -> sa.CompoundSelect:
+    """Resources by ``pairs`` exact (region, kind, name) keys: a UNION ALL of one full-key lookup
+    each, which SQLite and PostgreSQL both answer with one probe of the unique index per key.
+    (``kind IN (...) AND name IN (...)`` led PostgreSQL, before statistics, to scan the whole
+    region; an OR of the keys made SQLite build a row set to merge the probes: 44 us for three
+    keys, against 11.5 for this.)"""
+    return sa.union_all(
+        *(
+            R.select().where(R.c.region == _b("region"), R.c.kind == _b(f"kind_{i}"), R.c.name == _b(f"name_{i}"))
+            for i in range(pairs)
+        )
+    )
 
 
 @cache
