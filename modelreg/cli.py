@@ -201,6 +201,7 @@ def serve(
     import uvicorn
 
     from modelreg.app import build_app
+    from modelreg.http_protocol import HttpProtocol
     from modelreg.store.migrate import SchemaOutOfDate
 
     if auth == "none" and not _is_loopback(host):
@@ -241,7 +242,15 @@ def serve(
     click.echo("Point your AWS code at it:")
     click.echo(f"  export AWS_ENDPOINT_URL=http://{host}:{port}")
     sys.stdout.flush()
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        http=HttpProtocol,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
 
 
 @main.group()

@@ -40,7 +40,9 @@ def _get_many(pairs: int) -> sa.CompoundSelect:
     keys, against 11.5 for this.)"""
     return sa.union_all(
         *(
-            R.select().where(R.c.region == _b("region"), R.c.kind == _b(f"kind_{i}"), R.c.name == _b(f"name_{i}"))
+            R.select().where(
+                R.c.region == _b("region"), R.c.kind == _b(f"kind_{i}"), R.c.name == _b(f"name_{i}")
+            )
             for i in range(pairs)
         )
     )

@@ -375,6 +375,22 @@ def test_200_mb_upload_and_download_round_trip(s3: Any, bucket: str, tmp_path: P
     source.unlink()
 
 
+def test_a_body_sent_in_many_small_pieces_is_stored_whole(s3: Any, bucket: str, server: Server) -> None:
+    """The server collects the pieces of a request body as they arrive (several between two reads
+    by the app, and more than its 64 KiB flow-control mark): they reach the object in order."""
+    data = os.urandom(3 * MB + 12345)
+    pieces = [data[i : i + 1000] for i in range(0, len(data), 1000)]
+    r = httpx.put(
+        f"{server.url}/{bucket}/trickled",
+        content=iter(pieces),
+        headers={"Content-Length": str(len(data))},
+        timeout=60,
+    )
+    assert r.status_code == 200, r.text
+    assert r.headers["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'
+    assert s3.get_object(Bucket=bucket, Key="trickled")["Body"].read() == data
+
+
 def test_multipart_calls_and_errors(s3: Any, bucket: str) -> None:
     part1, part2 = os.urandom(5 * MB), os.urandom(1000)
     upload = s3.create_multipart_upload(
