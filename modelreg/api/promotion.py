@@ -8,7 +8,6 @@ group without a policy on GET/DELETE, is a 404.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -16,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from modelreg import arns
+from modelreg import arns, json_text
 from modelreg.api import common
 from modelreg.sagemaker import promotion
 from modelreg.store.base import NamedResource
@@ -60,7 +59,7 @@ async def put_policy(request: Request) -> JSONResponse:
     if len(raw) > MAX_BODY_BYTES:
         return common.error(400, f"The promotion policy is larger than {MAX_BODY_BYTES} bytes.")
     try:
-        document = json.loads(raw)
+        document = json_text.parse(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         return common.error(400, f"The promotion policy is not valid JSON: {exc}")
     try:

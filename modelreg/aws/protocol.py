@@ -8,7 +8,6 @@ carries ``{"__type": code, "message": ...}`` in the body (botocore reads the cod
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from modelreg import json_text
 from modelreg.aws import dispatch, spec
 from modelreg.aws.auth import Authenticator, SignedRequest
 from modelreg.aws.validate import prepare as prepare_validator
@@ -34,7 +34,6 @@ log = logging.getLogger("modelreg.aws")
 
 JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
 _ACCEPTED_CONTENT_TYPES = {"application/x-amz-json-1.1", "application/x-amz-json-1.0", "application/json", ""}
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def new_request_id() -> str:
@@ -47,7 +46,9 @@ def json_response(
     all_headers = {"x-amzn-RequestId": request_id}
     if headers:
         all_headers.update(headers)
-    return Response(_encode(payload), status_code=status, media_type=JSON_CONTENT_TYPE, headers=all_headers)
+    return Response(
+        json_text.dumps_bytes(payload), status_code=status, media_type=JSON_CONTENT_TYPE, headers=all_headers
+    )
 
 
 def error_response(error: ServiceError, request_id: str) -> Response:
@@ -174,7 +175,7 @@ class JsonProtocol:
                 f"send {JSON_CONTENT_TYPE} with a JSON object body."
             )
         try:
-            params = json.loads(body) if body.strip() else {}
+            params = json_text.parse(body) if body.strip() else {}
         except (ValueError, UnicodeDecodeError) as exc:
             raise SerializationException(f"The request body is not valid JSON: {exc}") from None
         if not isinstance(params, dict):

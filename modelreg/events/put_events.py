@@ -14,9 +14,9 @@ entries add up to more than 256 KB is refused whole, as EventBridge refuses it.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from modelreg import json_text
 from modelreg.aws.dispatch import RequestContext, operation
 from modelreg.aws.protocol import parse_timestamp
 from modelreg.errors import ResourceNotFoundException, ValidationException
@@ -35,10 +35,6 @@ def entry_size(entry: dict[str, Any]) -> int:
     for member in ("Source", "DetailType", "Detail"):
         size += len((entry.get(member) or "").encode())
     return size + sum(len(r.encode()) for r in entry.get("Resources") or [])
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _invalid_argument(member: str) -> dict[str, str]:
@@ -60,7 +56,7 @@ def _parse_entry(
     except ResourceNotFoundException as exc:
         return None, {"ErrorCode": exc.code, "ErrorMessage": exc.message}
     try:
-        detail = json.loads(entry["Detail"], parse_constant=_no_constant)
+        detail = json_text.parse(entry["Detail"])
     except ValueError:
         detail = None
     if not isinstance(detail, dict):
@@ -98,7 +94,7 @@ def put_events(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
 
 def _parse_event(text: str) -> dict[str, Any]:
     try:
-        event = json.loads(text, parse_constant=_no_constant)
+        event = json_text.parse(text)
     except ValueError:
         event = None
     if not isinstance(event, dict) or any(field not in event for field in _REQUIRED_EVENT_FIELDS):

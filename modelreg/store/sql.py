@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from modelreg.json_text import dumps
 from modelreg.store import schema
 from modelreg.store import sql_fast as fast
 from modelreg.store.base import (
@@ -27,7 +28,7 @@ from modelreg.store.sql_endpoints import EndpointQueries
 from modelreg.store.sql_events import EventQueries
 from modelreg.store.sql_lineage import LineageQueries
 from modelreg.store.sql_metrics import MetricsQueries
-from modelreg.store.sql_rows import cursor_params, dumps, from_row, keyset
+from modelreg.store.sql_rows import cursor_params, from_row, keyset
 
 G = schema.model_package_groups
 P = schema.model_packages

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from modelreg.json_text import dumps
 from modelreg.store import schema
 from modelreg.store.base import DeploymentRow
-from modelreg.store.sql_rows import dumps, from_row
+from modelreg.store.sql_rows import from_row
 
 DEP = schema.deployments
 DIG = schema.artifact_digests

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from modelreg.json_text import dumps
 from modelreg.store import schema
 from modelreg.store import sql_fast as fast
 from modelreg.store.base import (
@@ -19,7 +20,7 @@ from modelreg.store.base import (
     NamedResource,
     OutboxEvent,
 )
-from modelreg.store.sql_rows import dumps, from_row, resource_values
+from modelreg.store.sql_rows import from_row, resource_values
 
 R = schema.named_resources
 E = schema.events

@@ -12,11 +12,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from modelreg.json_text import dumps
 from modelreg.store import schema
 from modelreg.store import sql_fast as fast
 from modelreg.store.base import AssociationQuery, AssociationRow, Cursor, DuplicateKey, NamedResource
 from modelreg.store.sql_events import GET_RESOURCE
-from modelreg.store.sql_rows import cursor_params, dumps, from_row, keyset, resource_values
+from modelreg.store.sql_rows import cursor_params, from_row, keyset, resource_values
 
 L = schema.lineage_associations
 R = schema.named_resources

@@ -11,12 +11,10 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
+from modelreg.json_text import dumps
 from modelreg.store.base import Cursor, InvalidCursor, NamedResource
 
 T = TypeVar("T")
-
-#: JSON text of a column: compact, and not ASCII-escaped
-dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 #: columns that hold JSON text, decoded into the dataclass field of the same name
 JSON_COLUMNS = frozenset({"body", "target"})

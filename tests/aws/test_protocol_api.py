@@ -65,6 +65,27 @@ def test_success_carries_request_id_and_json_content_type(server) -> None:
         ("SageMaker.ListModelPackages", b'{"CreationTimeBefore": -1e20}', {}, "SerializationException"),
         ("SageMaker.ListArtifacts", b'{"CreatedAfter": Infinity}', {}, "SerializationException"),
         ("SageMaker.ListActions", b'{"CreatedAfter": NaN}', {}, "SerializationException"),
+        # not JSON by RFC 8259, although Python's parser takes them; a stored NaN would be written as null
+        (
+            "SageMaker.CreateModelPackageGroup",
+            b'{"ModelPackageGroupName": "g", "x": NaN}',
+            {},
+            "SerializationException",
+        ),
+        ("SageMaker.ListModelPackageGroups", b'{"MaxResults": 1e400}', {}, "SerializationException"),
+        # an escape that leaves a lone UTF-16 surrogate: no store or response can hold it (was a 500)
+        (
+            "SageMaker.CreateModelPackageGroup",
+            b'{"ModelPackageGroupName": "g", "ModelPackageGroupDescription": "a\\ud800b"}',
+            {},
+            "SerializationException",
+        ),
+        (
+            "SageMaker.DescribeModelPackageGroup",
+            b'{"ModelPackageGroupName": "\\uDFFF"}',
+            {},
+            "SerializationException",
+        ),
         (
             "SageMaker.ListAssociations",
             b'{"CreatedBefore": "10000-01-01T00:00:00Z"}',
@@ -140,3 +161,11 @@ def test_sts_get_caller_identity_answers_in_xml(server) -> None:
 
 def test_healthz(server) -> None:
     assert httpx.get(server.url + "/healthz").json() == {"status": "ok"}
+
+
+def test_escaped_characters_outside_the_bmp_are_stored_as_sent(sm) -> None:
+    """boto3 escapes every non-ASCII character (an emoji as a surrogate pair): it round-trips."""
+    text = "Modèle de fraude \U0001f680 — v2 ✓"
+    sm.create_model_package_group(ModelPackageGroupName="escaped-text", ModelPackageGroupDescription=text)
+    described = sm.describe_model_package_group(ModelPackageGroupName="escaped-text")
+    assert described["ModelPackageGroupDescription"] == text
