@@ -29,6 +29,7 @@ from modelreg.store.sql_events import EventQueries
 from modelreg.store.sql_lineage import LineageQueries
 from modelreg.store.sql_metrics import MetricsQueries
 from modelreg.store.sql_rows import cursor_params, from_row, keyset
+from modelreg.store.sqlite_checkpoints import BACKSTOP_FRAMES, TARGET_FRAMES, Checkpointer
 
 G = schema.model_package_groups
 P = schema.model_packages
@@ -428,10 +429,14 @@ def _kept_transaction(conn: Connection) -> Iterator[SqlTransaction]:
 class SqlStore:
     """A ``Store`` on one database URL. SQLite runs in WAL mode with foreign keys and a busy
     timeout; its write transactions start with ``BEGIN IMMEDIATE`` and are serialised in-process,
-    so writers queue instead of failing with "database is locked"."""
+    so writers queue instead of failing with "database is locked". Its checkpoints run in a thread
+    of their own, about every ``checkpoint_frames`` WAL pages (``sqlite_checkpoints``)."""
 
-    def __init__(self, url: str, *, engine: Engine | None = None) -> None:
+    def __init__(
+        self, url: str, *, engine: Engine | None = None, checkpoint_frames: int = TARGET_FRAMES
+    ) -> None:
         self.url = url
+        self._checkpoint_frames = checkpoint_frames
         self.engine = engine or create_engine(url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self.local = self.is_sqlite
@@ -443,6 +448,7 @@ class SqlStore:
         # checking one out of the pool and wrapping it cost half of an empty read
         self._kept_readers: dict[int, Connection] = {}
         self._commit_listeners: list[Callable[[], None]] = []
+        self._checkpointer: Checkpointer | None = None  # SQLite: started by the first write
 
     @contextmanager
     def read(self, *, keep_connection: bool = False) -> Iterator[SqlTransaction]:
@@ -477,8 +483,13 @@ class SqlStore:
             try:
                 if self._writer is None or self._writer.closed or self._writer.invalidated:
                     self._writer = self.engine.connect().execution_options(sqlite_write=True)
+                if self._checkpointer is not None and self._checkpointer.catch_up_due:
+                    self._checkpointer.catch_up(self._writer.connection.dbapi_connection)
                 with _kept_transaction(self._writer) as tx:
                     yield tx
+                if self._checkpointer is None:
+                    self._checkpointer = Checkpointer(self.engine, self._checkpoint_frames)
+                self._checkpointer.committed()
             finally:
                 self._write_lock.release()
         for listener in self._commit_listeners:
@@ -489,6 +500,8 @@ class SqlStore:
         self._commit_listeners.append(listener)
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         if self._writer is not None:
             self._writer.close()
         for conn in list(self._kept_readers.values()):
@@ -511,10 +524,9 @@ def create_engine(url: str) -> Engine:
             # crash or power loss may lose the last transactions. MODELREG_SQLITE_SYNCHRONOUS=FULL
             # trades speed for that too.
             cur.execute(f"PRAGMA synchronous={_sqlite_synchronous()}")
-            # Checkpoint every 4,000 WAL pages (16 MB), not SQLite's 1,000: hot pages (index tails,
-            # the group's counter) are copied to the database once per checkpoint, so fewer
-            # checkpoints write less (register: -10% CPU); each one pauses writes a little longer.
-            cur.execute("PRAGMA wal_autocheckpoint=4000")
+            # Checkpoints run in a thread of their own (sqlite_checkpoints); SQLite's own only if
+            # that thread falls far behind
+            cur.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_FRAMES}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
