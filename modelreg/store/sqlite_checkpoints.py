@@ -45,7 +45,8 @@ class Checkpointer:
         self._thread.start()
 
     def committed(self) -> None:
-        self._commits += 1  # racy under threads, and only an estimate anyway
+        """After a write transaction committed (under the store's write lock, as ``catch_up``)."""
+        self._commits += 1
         if self._commits >= self._due_after:
             self._due.set()
 
@@ -81,7 +82,11 @@ class Checkpointer:
         millisecond), so the next transaction starts the WAL over."""
         self.catch_up_due = False
         commits, self._commits = self._commits, 0
-        _busy, wal_frames, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        try:
+            _busy, wal_frames, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except Exception:  # the write that follows must not fail for it: the next one catches up
+            log.exception("SQLite checkpoint failed")
+            return
         # the WAL holds about what the last ``commits`` appended: aim the next checkpoint at
         # ``target`` frames from that
         if commits > 0 and wal_frames > 0:
