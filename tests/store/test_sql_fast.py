@@ -1,8 +1,9 @@
-"""sql_fast runs statements on the sqlite3 cursor and must answer exactly as SQLAlchemy does."""
+"""sql_fast runs statements on the driver's cursor (sqlite3, psycopg) and must answer and fail
+exactly as SQLAlchemy does."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -24,8 +25,8 @@ BY_EVENT_IDS = E.select().where(E.c.event_id.in_(_b("ids", expanding=True)))
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> sa.Engine:
-    engine = create_engine(f"sqlite:///{tmp_path / 'fast.db'}")
+def engine(store_url: str) -> Iterator[sa.Engine]:
+    engine = create_engine(store_url)
     schema.metadata.create_all(engine)
     yield engine
     engine.dispose()
@@ -67,10 +68,27 @@ def test_rows_match_what_sqlalchemy_returns(engine: sa.Engine) -> None:
 def test_a_collision_is_sqlalchemys_integrity_error(engine: sa.Engine) -> None:
     with engine.connect() as conn, conn.begin():
         fast.run(conn, INSERT_EVENT, event(1))
-        with pytest.raises(sa.exc.IntegrityError):
-            fast.run(conn, INSERT_EVENT, event(1))
-        with pytest.raises(sa.exc.IntegrityError):
-            fast.run_many(conn, E.insert(), [event(2), event(2)])
+    for collide in (
+        lambda conn: fast.run(conn, INSERT_EVENT, event(1)),
+        lambda conn: fast.run_many(conn, E.insert(), [event(2), event(2)]),
+    ):
+        with engine.connect() as conn, conn.begin(), pytest.raises(sa.exc.IntegrityError):
+            collide(conn)
+
+
+def test_a_dropped_postgresql_connection_is_invalidated(engine: sa.Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no connection to drop")
+    with engine.connect() as conn:
+        pid = fast.run(conn, sa.select(sa.func.pg_backend_pid())).scalar_one()
+        with engine.connect() as other:
+            other.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+        with pytest.raises(sa.exc.OperationalError) as raised:
+            fast.run(conn, CLAIM, {"limit": 1})
+        assert raised.value.connection_invalidated
+        assert conn.invalidated
+    with engine.connect() as conn:  # the pool hands out a live connection again
+        assert fast.run(conn, CLAIM, {"limit": 1}).first() is None
 
 
 def test_a_missing_parameter_and_an_in_list_are_refused(engine: sa.Engine) -> None:
