@@ -34,10 +34,7 @@ def dumps_bytes(value: Any) -> bytes:
 
 def dumps(value: Any) -> str:
     """``dumps_bytes`` as text, for a database column."""
-    try:
-        return orjson.dumps(value).decode()
-    except orjson.JSONEncodeError:
-        return _standard(value)
+    return dumps_bytes(value).decode()
 
 
 def _not_json(token: str) -> Any:

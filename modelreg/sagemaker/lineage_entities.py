@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from modelreg import arns
@@ -296,20 +295,23 @@ def describe_context(ctx: RequestContext, params: dict[str, Any]) -> dict[str, A
 # --------------------------------------------------------------------------- list
 
 
-def page_of(
-    rows: list[NamedResource], params: dict[str, Any], sort_key: Callable[[NamedResource], tuple[int, int]]
+def _page_by_creation(
+    rows: list[NamedResource], params: dict[str, Any]
 ) -> tuple[list[NamedResource], str | None]:
-    """One keyset page of ``rows`` sorted by ``sort_key`` (two integers: a time and the row id),
-    SortOrder defaulting to Descending, MaxResults to 10."""
+    """One keyset page of ``rows`` held in memory, by creation time (the cursor ``_sort_key``
+    makes, as ``_scanned_page`` does), SortOrder defaulting to Descending, MaxResults to 10."""
+
+    def key(row: NamedResource) -> list[Any]:
+        return _sort_key(row, by_name=False)
+
     descending = (params.get("SortOrder") or "Descending") == "Descending"
-    rows = sorted(rows, key=sort_key, reverse=descending)
+    rows = sorted(rows, key=key, reverse=descending)
     cursor = pagination.decode_cursor(params, int, int)
     if cursor is not None:
-        after = tuple(cursor)
-        rows = [r for r in rows if (sort_key(r) < after if descending else sort_key(r) > after)]
+        rows = [r for r in rows if (key(r) < cursor if descending else key(r) > cursor)]
     limit = params.get("MaxResults") or 10
     page = rows[:limit]
-    token = pagination.encode_token(list(sort_key(page[-1])), params) if len(rows) > limit else None
+    token = pagination.encode_token(key(page[-1]), params) if len(rows) > limit else None
     return page, token
 
 
@@ -379,7 +381,7 @@ def list_artifacts(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
     with ctx.store.read() as tx:
         if params.get("SourceUri"):  # a few rows, through the Source index
             rows = _filtered(artifacts_by_uri(tx, ctx.region, params["SourceUri"]), ARTIFACT, params)
-            page, token = page_of(rows, params, lambda r: (r.created_us, r.id or 0))
+            page, token = _page_by_creation(rows, params)
         else:
             page, token = _scanned_page(tx, ctx.region, ARTIFACT, params)
     members = ("ArtifactArn", "ArtifactName", "Source", "ArtifactType", "CreationTime", "LastModifiedTime")

@@ -75,7 +75,7 @@ def decode_offset(params: dict[str, Any]) -> int:
         return 0
     if cursor[0] < 0:
         raise invalid_token()
-    return int(cursor[0])
+    return cursor[0]
 
 
 def page(

@@ -65,21 +65,23 @@ _GET_TOKEN = sa.select(CT.c.request_hash, CT.c.result).where(
     CT.c.region == _b("region"), CT.c.operation == _b("operation"), CT.c.token == _b("token")
 )
 _INSERT_TOKEN = CT.insert()
-# Whole-region scans go by primary key. Given ``region = ?`` a planner without statistics (SQLite,
-# always) picks the region's index and sorts every row of the region by id for each batch: a scan
-# of n rows per 500 (Search over 200,000 versions took 40 s). ``region || ''`` hides that index.
-_ITER_GROUPS = (
-    G.select()
-    .where(G.c.region.concat(sa.literal_column("''")) == _b("region"), G.c.id > _b("last"))
-    .order_by(G.c.id)
-    .limit(_b("limit"))
-)
-_ITER_PACKAGES = (
-    P.select()
-    .where(P.c.region.concat(sa.literal_column("''")) == _b("region"), P.c.id > _b("last"))
-    .order_by(P.c.id)
-    .limit(_b("limit"))
-)
+
+
+def _region_by_id(table: sa.Table) -> sa.Select[Any]:
+    """A batch of a whole-region scan, by primary key. Given ``region = ?`` a planner without
+    statistics (SQLite, always) picks the region's index and sorts every row of the region by id
+    for each batch: a scan of n rows per 500 (Search over 200,000 versions took 40 s).
+    ``region || ''`` hides that index."""
+    return (
+        table.select()
+        .where(table.c.region.concat(sa.literal_column("''")) == _b("region"), table.c.id > _b("last"))
+        .order_by(table.c.id)
+        .limit(_b("limit"))
+    )
+
+
+_ITER_GROUPS = _region_by_id(G)
+_ITER_PACKAGES = _region_by_id(P)
 _ITER_GROUP_PACKAGES = (
     P.select()
     .where(P.c.group_id == _b("gid"), P.c.version > _b("last"))

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
@@ -53,7 +53,9 @@ def _compile(dialect: Dialect, stmt: Executable, keys: tuple[str, ...]) -> _Comp
     compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
     binds = compiled.binds
     if any(b.expanding or b.literal_execute for b in binds.values()):
-        raise ValueError(f"sql_fast cannot run statements with IN-list parameters: {compiled.string}")
+        raise ValueError(
+            f"sql_fast cannot run statements with IN-list or literal-execute parameters: {compiled.string}"
+        )
     positional = compiled.positiontup is not None
     params = []
     for name in compiled.positiontup if positional else binds:
@@ -80,7 +82,7 @@ def _values(compiled: _Compiled, given: Mapping[str, Any]) -> list[Any] | dict[s
     return {p[0]: value for p, value in zip(compiled.params, values, strict=True)}
 
 
-def _raise_as_sqlalchemy(conn: Connection, sql: str, values: Any, exc: Exception) -> None:
+def _raise_as_sqlalchemy(conn: Connection, sql: str, values: Any, exc: Exception) -> NoReturn:
     """Raise the driver's ``exc`` as SQLAlchemy would have, invalidating a dropped connection."""
     dialect = conn.dialect
     dbapi_error = dialect.loaded_dbapi.Error
