@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,14 +110,29 @@ class BlobWriter:
             return
         self.size += sum(len(p) for p in pieces)
         if self.max_size is not None and self.size > self.max_size:
-            raise S3Error(
-                "EntityTooLarge",
-                "Your proposed upload exceeds the maximum allowed size",
-                400,
-                MaxSizeAllowed=str(self.max_size),
-            )
+            raise self._too_large()
         assert self._file is not None
         self._file.write_many(pieces)
+
+    def fill_from(self, read_into: Callable[[memoryview], int], limit: int) -> int:
+        """Append what one ``read_into(buffer)`` call reads into a buffer of at most ``limit``
+        bytes, straight into the file's staging buffer; returns the count."""
+        assert self._file is not None
+        if self.max_size is not None:
+            limit = min(limit, self.max_size + 1 - self.size)
+        count = self._file.fill_from(read_into, limit)
+        self.size += count
+        if self.max_size is not None and self.size > self.max_size:
+            raise self._too_large()
+        return count
+
+    def _too_large(self) -> S3Error:
+        return S3Error(
+            "EntityTooLarge",
+            "Your proposed upload exceeds the maximum allowed size",
+            400,
+            MaxSizeAllowed=str(self.max_size),
+        )
 
     def finish(self) -> Blob:
         """fsync and close the file; the bytes are now durable but not yet visible anywhere."""
@@ -164,6 +180,20 @@ class AwsChunkedDecoder:
         self._need_crlf = False  # a chunk's data ended; its CRLF is next
         self._state = "header"  # header | data | trailers | done
         self.trailers: dict[str, str] = {}
+
+    def payload_ahead(self) -> int:
+        """How many bytes of chunk data come next, with no framing before them: they may be read
+        past :meth:`feed` (and then counted with :meth:`skip_payload`)."""
+        if self._state == "data" and not self._buf and not self._need_crlf:
+            return self._remaining
+        return 0
+
+    def skip_payload(self, count: int) -> None:
+        """``count`` (at most :meth:`payload_ahead`) bytes of chunk data were read past ``feed``."""
+        assert 0 < count <= self.payload_ahead()
+        self._remaining -= count
+        if not self._remaining:
+            self._state, self._need_crlf = "header", True
 
     def _malformed(self, why: str) -> S3Error:
         return S3Error("IncompleteBody", f"The aws-chunked request body is malformed: {why}.", 400)

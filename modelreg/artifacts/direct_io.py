@@ -29,36 +29,74 @@ from collections.abc import Callable, Sequence
 ALIGN = 4096
 #: size of one staging buffer: bytes are written to the file in runs of this size
 STAGE_BYTES = 4 * 1024 * 1024
-#: staging buffers kept for reuse when no upload holds them
-KEEP_BUFFERS = 8
+#: staging buffers kept for reuse (the CRT client sends about 24 parts at once)
+KEEP_BUFFERS = 32
+#: staging buffers still kept once no upload has held one for TRIM_AFTER seconds
+KEEP_IDLE = 8
+TRIM_AFTER = 5.0
 
 _O_DIRECT = getattr(os, "O_DIRECT", 0)
 
 
 class _BufferPool:
-    """Staging buffers handed from one upload to the next (fresh memory is the costly part)."""
+    """Staging buffers handed from one upload to the next: a fresh buffer costs a page fault and
+    a zeroed page per 4 KiB on first touch (a quarter of an upload's CPU when every part took
+    one). Up to ``keep`` are kept; ``trim_after`` seconds after the last one in use came back,
+    all but ``keep_idle`` are unmapped (by a timer thread)."""
 
-    def __init__(self, size: int, keep: int) -> None:
+    def __init__(self, size: int, keep: int, keep_idle: int, trim_after: float) -> None:
         self.size = size
         self.keep = keep
+        self.keep_idle = keep_idle
+        self.trim_after = trim_after
         self._free: list[mmap.mmap] = []
+        self._in_use = 0
+        self._trim: threading.Timer | None = None
         self._lock = threading.Lock()
 
     def take(self) -> mmap.mmap:
         with self._lock:
+            self._in_use += 1
             if self._free:
                 return self._free.pop()
-        return mmap.mmap(-1, self.size, flags=mmap.MAP_PRIVATE)  # private: not shmem-backed
+        try:
+            return mmap.mmap(-1, self.size, flags=mmap.MAP_PRIVATE)  # private: not shmem-backed
+        except BaseException:
+            with self._lock:
+                self._in_use -= 1
+            raise
 
     def give(self, buf: mmap.mmap) -> None:
         with self._lock:
-            if len(self._free) < self.keep:
+            self._in_use -= 1
+            if len(self._free) >= self.keep:
+                surplus = [buf]
+            else:
                 self._free.append(buf)
-                return
-        buf.close()
+                surplus = []
+                if not self._in_use and len(self._free) > self.keep_idle and self._trim is None:
+                    self._trim = threading.Timer(self.trim_after, self._trim_if_idle)
+                    self._trim.daemon = True
+                    self._trim.start()
+        for extra in surplus:
+            extra.close()
+
+    def _trim_if_idle(self) -> None:
+        with self._lock:
+            self._trim = None
+            if self._in_use:
+                return  # uploads again: the next idle moment starts a new timer
+            surplus, self._free = self._free[self.keep_idle :], self._free[: self.keep_idle]
+        for extra in surplus:
+            extra.close()
+
+    @property
+    def kept(self) -> int:
+        """Buffers held for reuse now."""
+        return len(self._free)
 
 
-_POOL = _BufferPool(STAGE_BYTES, KEEP_BUFFERS)
+_POOL = _BufferPool(STAGE_BYTES, KEEP_BUFFERS, KEEP_IDLE, TRIM_AFTER)
 
 
 def open_new(path: os.PathLike[str] | str, *, direct: bool = True) -> tuple[int, bool]:
@@ -134,6 +172,21 @@ class DirectFile:
                 src = src[take:]
                 if self._fill == size:
                     self._flush(size)
+
+    def fill_from(self, read_into: Callable[[memoryview], int], limit: int) -> int:
+        """Append what one ``read_into(buffer)`` call puts in a buffer of at most ``limit`` bytes,
+        reading straight into the staging buffer (no copy in user space); returns the count."""
+        if self._view is None:
+            scratch = memoryview(bytearray(min(limit, STAGE_BYTES)))
+            count = read_into(scratch)
+            self.write_many([scratch[:count]])
+            return count
+        size = len(self._view)
+        count = read_into(self._view[self._fill : self._fill + min(size - self._fill, limit)])
+        self._fill += count
+        if self._fill == size:
+            self._flush(size)
+        return count
 
     def _flush(self, length: int) -> None:
         assert self._view is not None

@@ -37,7 +37,14 @@ from modelreg.artifacts.blobs import S3Error
 from modelreg.artifacts.buckets import BucketStore
 from modelreg.artifacts.memory import tune_allocator
 from modelreg.artifacts.multipart import Uploads
-from modelreg.artifacts.s3_http import ClientGone, S3Request, error_reply, new_request_id
+from modelreg.artifacts.s3_http import (
+    BodyReaders,
+    ClientGone,
+    S3Request,
+    body_taken,
+    error_reply,
+    new_request_id,
+)
 from modelreg.aws.auth import Authenticator, SignedRequest, parse_authorization
 from modelreg.config import Settings
 from modelreg.errors import (
@@ -161,6 +168,7 @@ class S3Api:
         self.settings = settings
         self.verify = settings.auth == "sigv4"
         self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="s3-io")
+        self.body_readers = BodyReaders()
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run blocking store work (disk, index) in the S3 worker threads."""
@@ -194,7 +202,7 @@ class S3Api:
         if isinstance(headers, dict):
             headers.setdefault("x-amz-request-id", request_id)
             headers.setdefault("x-amz-id-2", request_id)
-            if not body_read and _announces_body(scope):
+            if not body_read and not body_taken(scope) and _announces_body(scope):
                 # Answered before the body was read (an error, often to "Expect: 100-continue"):
                 # the client may or may not send the body now, so this connection cannot go on.
                 headers["Connection"] = "close"

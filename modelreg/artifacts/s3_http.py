@@ -1,10 +1,11 @@
 """HTTP plumbing of the built-in S3 API: the parsed request, streaming request bodies into
 blobs, streaming object bytes out, and S3's XML error responses.
 
-Bodies are moved in large buffers: the event loop only collects what the socket delivers into a
-4 MiB buffer and hands each full buffer to a worker thread (which decodes aws-chunked framing,
-writes and hashes), while it goes on receiving the next one. Downloads read ahead one chunk in a
-thread while the previous one is being sent.
+Large bodies are read from the socket by a worker thread straight into the object file's
+staging buffer, when the HTTP server offers them so (:mod:`modelreg.http_protocol`). Otherwise
+the event loop collects what the socket delivers up to 4 MiB and hands that to a worker thread
+(which decodes aws-chunked framing, writes and hashes) while it goes on receiving. Downloads
+read ahead one chunk in a thread while the previous one is being sent.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -29,9 +30,12 @@ from modelreg.artifacts import checksums
 from modelreg.artifacts.blobs import AwsChunkedDecoder, BlobWriter, S3Error
 from modelreg.artifacts.buckets import ObjectReader
 from modelreg.artifacts.s3_xml import error_body
+from modelreg.http_protocol import SOCKET_BODY, BodyDisconnected, BodyTimeout, SocketBody
 
 #: bytes collected from the socket before a worker thread writes them
 FLUSH_BYTES = 4 * 1024 * 1024
+#: most bytes read at once while aws-chunked framing is expected (data is read past the decoder)
+FRAMING_READ = 4096
 #: bytes a download reads per chunk
 SEND_CHUNK = 1024 * 1024
 
@@ -126,18 +130,95 @@ async def read_small_body(request: S3Request, limit: int) -> bytes:
     return body
 
 
-async def receive_into(
-    receive: Receive, writer: BlobWriter, decoder: AwsChunkedDecoder | None, executor: Executor
-) -> None:
-    """Stream the request body into ``writer`` (through ``decoder`` for aws-chunked bodies)."""
-    loop = asyncio.get_running_loop()
+class BodyReaders:
+    """Worker threads that read request bodies straight from the socket (:class:`SocketBody`).
+    Each holds its thread for a whole body, so they are few and apart from the store's workers;
+    when all are busy, a body is received through the event loop. Used from the event loop only."""
 
-    def consume(chunks: list[bytes]) -> None:
-        if decoder is None:
-            writer.write_many(chunks)  # type: ignore[arg-type]
+    def __init__(self, threads: int = 64) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="s3-body")
+        self.idle = threads
+
+
+def _consume(writer: BlobWriter, decoder: AwsChunkedDecoder | None, chunks: list[bytes]) -> None:
+    if decoder is None:
+        writer.write_many(chunks)  # type: ignore[arg-type]
+    else:
+        writer.write_many([piece for chunk in chunks for piece in decoder.feed(chunk)])
+
+
+def _pump(body: SocketBody, remaining: int, writer: BlobWriter, decoder: AwsChunkedDecoder | None) -> None:
+    """Read ``remaining`` body bytes from the socket into ``writer`` (worker thread). Object data
+    goes straight into the writer's buffer; only aws-chunked framing (and the few data bytes read
+    along with it) passes through ``decoder.feed``."""
+    framing = memoryview(bytearray(FRAMING_READ))
+    while remaining:
+        ahead = decoder.payload_ahead() if decoder is not None else remaining
+        if ahead:
+            count = writer.fill_from(body.read_into, min(ahead, remaining))
+            if decoder is not None:
+                decoder.skip_payload(count)
         else:
-            writer.write_many([piece for chunk in chunks for piece in decoder.feed(chunk)])
+            assert decoder is not None
+            count = body.read_into(framing[: min(FRAMING_READ, remaining)])
+            writer.write_many(decoder.feed(framing[:count]))  # type: ignore[arg-type]
+        remaining -= count
 
+
+async def _receive_from_socket(
+    body: SocketBody, writer: BlobWriter, decoder: AwsChunkedDecoder | None, readers: BodyReaders
+) -> bool:
+    """Receive the body through ``body`` in one of ``readers``' threads; False (nothing done)
+    when it cannot be taken that way."""
+    if not readers.idle:
+        return False
+    taken = body.detach()
+    if taken is None:
+        return False
+    early, remaining = taken
+
+    def receive() -> None:
+        _consume(writer, decoder, early)
+        _pump(body, remaining, writer, decoder)
+
+    readers.idle -= 1
+    running = readers.executor.submit(receive)
+    try:
+        await asyncio.wrap_future(running)
+    except BodyDisconnected:
+        raise ClientGone() from None
+    except BodyTimeout:
+        raise S3Error(
+            "RequestTimeout",
+            "Your socket connection to the server was not read from or written to within the "
+            "timeout period. Idle connections will be closed.",
+        ) from None
+    finally:
+        readers.idle += 1
+        if running.done():
+            body.finish(complete=running.exception() is None)
+        else:  # cancelled while the thread reads: hand the connection back once it stops
+            loop = asyncio.get_running_loop()
+            running.add_done_callback(lambda _: loop.call_soon_threadsafe(body.finish, False))
+    return True
+
+
+async def receive_into(
+    request: S3Request,
+    writer: BlobWriter,
+    decoder: AwsChunkedDecoder | None,
+    executor: Executor,
+    readers: BodyReaders,
+) -> None:
+    """Stream the request body into ``writer`` (through ``decoder`` for aws-chunked bodies):
+    from the socket in a thread of ``readers`` when the server offers the body that way, else
+    through the event loop, written by ``executor``'s threads."""
+    socket_body = request.scope.get("extensions", {}).get(SOCKET_BODY)
+    if socket_body is not None and await _receive_from_socket(socket_body, writer, decoder, readers):
+        if decoder is not None:
+            decoder.close()
+        return
+    loop = asyncio.get_running_loop()
     # The socket's chunks are collected in a list (no copying) and handed to a worker thread
     # every FLUSH_BYTES; the loop goes on receiving while the thread writes and hashes.
     pending: asyncio.Future[None] | None = None
@@ -145,7 +226,7 @@ async def receive_into(
     batched = 0
     try:
         while True:
-            message = await receive()
+            message = await request.receive()
             if message["type"] == "http.disconnect":
                 raise ClientGone()
             chunk = message.get("body", b"")
@@ -156,7 +237,7 @@ async def receive_into(
             if batched >= FLUSH_BYTES or (batch and not more):
                 if pending is not None:
                     await pending
-                pending = loop.run_in_executor(executor, consume, batch)
+                pending = loop.run_in_executor(executor, _consume, writer, decoder, batch)
                 batch, batched = [], 0
             if not more:
                 break
@@ -169,6 +250,12 @@ async def receive_into(
         if pending is not None:  # an error or disconnect: let the thread finish before cleanup
             with contextlib.suppress(Exception):  # the first error is the one raised
                 await pending
+
+
+def body_taken(scope: Scope) -> bool:
+    """Whether the request's whole body was read from the socket (:class:`SocketBody`)."""
+    socket_body = scope.get("extensions", {}).get(SOCKET_BODY)
+    return socket_body is not None and socket_body.complete
 
 
 # -- responses --------------------------------------------------------------------------------

@@ -156,7 +156,7 @@ async def _receive_blob(api: S3Api, req: S3Request, writer: BlobWriter, promises
     """Stream the body into ``writer`` and check it; the caller publishes the blob."""
     decoder = AwsChunkedDecoder() if promises.chunked else None
     try:
-        await receive_into(req.receive, writer, decoder, api.executor)
+        await receive_into(req, writer, decoder, api.executor, api.body_readers)
         blob = await api.run(writer.finish)
     except BaseException:
         writer.discard()

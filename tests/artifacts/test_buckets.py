@@ -3,17 +3,20 @@ artifact store that reads it."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import os
 import random
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from modelreg.artifacts import ArtifactNotFound, ArtifactUnreadable, open_artifacts
+from modelreg.artifacts import ArtifactNotFound, ArtifactUnreadable, direct_io, open_artifacts, s3_http
 from modelreg.artifacts import checksums as ck
 from modelreg.artifacts.blobs import AwsChunkedDecoder, S3Error
 from modelreg.artifacts.buckets import BucketStore, ObjectInfo, successor
@@ -21,6 +24,7 @@ from modelreg.artifacts.builtin import BuiltinArtifactStore
 from modelreg.artifacts.multipart import RequestedPart, Uploads
 from modelreg.artifacts.s3 import S3ArtifactStore
 from modelreg.config import Settings
+from modelreg.http_protocol import SOCKET_BODY
 
 MB = 1024 * 1024
 
@@ -213,6 +217,70 @@ def test_malformed_aws_chunked_bodies(body: bytes) -> None:
         decoder.feed(bytearray(body))
         decoder.close()
     assert exc.value.code == "IncompleteBody"
+
+
+class _Socket:
+    """Stands in for a :class:`SocketBody` after ``detach``: hands out ``data`` in reads of a
+    random size (a real one fills the buffer unless the client pauses), never past its end."""
+
+    def __init__(self, data: bytes, rng: random.Random) -> None:
+        self.data, self.pos, self.rng = data, 0, rng
+
+    def read_into(self, buffer: memoryview) -> int:
+        count = min(len(buffer), self.rng.choice([1, 5, 4096, 70000, len(buffer)]))
+        assert self.pos + count <= len(self.data), "read past the body"
+        buffer[:count] = self.data[self.pos : self.pos + count]
+        self.pos += count
+        return count
+
+
+@pytest.mark.parametrize("signed", [False, True])
+@pytest.mark.parametrize("direct", [True, False])
+def test_bodies_pumped_from_the_socket_read_data_past_the_decoder(
+    store: BucketStore, signed: bool, direct: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not direct:  # the buffered path of file systems that refuse O_DIRECT
+        monkeypatch.setattr(direct_io, "_O_DIRECT", 0)
+    payload = os.urandom(9 * MB + 5)
+    trailer = b"x-amz-checksum-crc32:" + base64.b64encode(zlib.crc32(payload).to_bytes(4, "big")) + b"\r\n"
+    body = _chunked(payload, [5 * MB, 1, 3000, 4 * MB - 3001, 5], trailer, signed)
+    for seed in range(3):
+        rng = random.Random(seed)
+        early = rng.randrange(1, 300_000)
+        decoder, writer = AwsChunkedDecoder(), store.writer("bkt", ("CRC32",))
+        s3_http._consume(writer, decoder, [body[:early]])
+        socket = _Socket(body[early:], rng)
+        s3_http._pump(socket, len(body) - early, writer, decoder)  # type: ignore[arg-type]
+        decoder.close()
+        blob = writer.finish()
+        assert socket.pos == len(body) - early
+        assert blob.path.read_bytes() == payload and blob.size == len(payload)
+        assert blob.checksums["CRC32"] == trailer[21:-2].decode() == decoder.trailers["x-amz-checksum-crc32"]
+        blob.discard()
+    plain, writer = os.urandom(3 * MB), store.writer("bkt", ())
+    s3_http._pump(_Socket(plain, random.Random(1)), len(plain), writer, None)  # type: ignore[arg-type]
+    assert writer.finish().path.read_bytes() == plain
+
+
+def test_bodies_go_through_the_event_loop_when_every_body_reader_is_busy(store: BucketStore) -> None:
+    class Untouchable:
+        def detach(self) -> None:
+            raise AssertionError("the socket was taken with no reader free")
+
+    payload = os.urandom(9 * MB)
+    messages = [payload[i : i + 300_000] for i in range(0, len(payload), 300_000)]
+
+    async def receive() -> dict[str, Any]:
+        body = messages.pop(0)
+        return {"type": "http.request", "body": body, "more_body": bool(messages)}
+
+    readers = s3_http.BodyReaders(threads=1)
+    readers.idle = 0
+    request = SimpleNamespace(scope={"extensions": {SOCKET_BODY: Untouchable()}}, receive=receive)
+    writer = store.writer("bkt", ("CRC32",))
+    with ThreadPoolExecutor(2) as executor:
+        asyncio.run(s3_http.receive_into(request, writer, None, executor, readers))  # type: ignore[arg-type]
+    assert writer.finish().path.read_bytes() == payload
 
 
 # -- checksums ------------------------------------------------------------------------------------

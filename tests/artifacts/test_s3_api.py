@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import json
 import os
+import socket
 import subprocess
 import sys
 import zlib
@@ -22,7 +24,7 @@ from botocore.exceptions import ClientError
 from modelreg.artifacts import open_artifacts
 from modelreg.artifacts.checksums import checksum_of
 from modelreg.config import Settings
-from tests.artifacts.s3_helpers import S3NS, as_over_https, random_file, s3_client, sha256_file
+from tests.artifacts.s3_helpers import S3NS, as_over_https, random_file, s3_client, sha256_file, wait_for
 from tests.server import Server
 
 MB = 1024 * 1024
@@ -48,7 +50,11 @@ def status(exc: pytest.ExceptionInfo[ClientError]) -> int:
 
 
 def xml_error(response: httpx.Response) -> dict[str, str]:
-    root = ElementTree.fromstring(response.content)
+    return xml_error_of(response.content)
+
+
+def xml_error_of(body: bytes) -> dict[str, str]:
+    root = ElementTree.fromstring(body)
     assert root.tag == "Error"
     return {child.tag: child.text or "" for child in root}
 
@@ -389,6 +395,77 @@ def test_a_body_sent_in_many_small_pieces_is_stored_whole(s3: Any, bucket: str, 
     assert r.status_code == 200, r.text
     assert r.headers["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'
     assert s3.get_object(Bucket=bucket, Key="trickled")["Body"].read() == data
+
+
+def _aws_chunked(payload: bytes, chunk: int, signed: bool) -> bytes:
+    ext = b";chunk-signature=" + b"0" * 64 if signed else b""
+    crc = base64.b64encode(zlib.crc32(payload).to_bytes(4, "big"))
+    framed = [
+        b"%x%s\r\n%s\r\n" % (len(payload[i : i + chunk]), ext, payload[i : i + chunk])
+        for i in range(0, len(payload), chunk)
+    ]
+    return b"".join(framed) + b"0%s\r\nx-amz-checksum-crc32:%s\r\n\r\n" % (ext, crc)
+
+
+def _chunked_headers(body: bytes, payload: bytes) -> dict[str, str]:
+    return {
+        "Content-Length": str(len(body)),
+        "Content-Encoding": "aws-chunked",
+        "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        "x-amz-trailer": "x-amz-checksum-crc32",
+        "x-amz-decoded-content-length": str(len(payload)),
+    }
+
+
+@pytest.mark.parametrize(("chunk", "signed"), [(7001, False), (65536, True), (8 * MB, False)])
+def test_large_aws_chunked_bodies_in_any_chunk_size_and_the_connection_after(
+    server: Server, bucket: str, chunk: int, signed: bool
+) -> None:
+    """Large bodies are read straight from the socket, past the aws-chunked framing (the CRT
+    client sends one chunk per part, boto3 1 MiB chunks): stored whole, and the connection serves
+    the next request."""
+    payload = os.urandom(5 * MB + 99)
+    body = _aws_chunked(payload, chunk, signed)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    conn.request("PUT", f"/{bucket}/chunked-{chunk}", body=body, headers=_chunked_headers(body, payload))
+    response = conn.getresponse()
+    assert response.status == 200, response.read()
+    response.read()
+    assert response.getheader("x-amz-checksum-crc32") == checksum_of("CRC32", payload)
+    conn.request("GET", f"/{bucket}/chunked-{chunk}")
+    response = conn.getresponse()
+    assert response.status == 200 and response.read() == payload
+    conn.close()
+
+
+def test_a_large_body_with_broken_framing_stores_nothing_and_closes_the_connection(
+    server: Server, s3: Any, bucket: str
+) -> None:
+    payload = os.urandom(4 * MB)
+    body = bytearray(_aws_chunked(payload, MB, False))
+    broken = 2 * (MB + 9)  # the CRLF after the second chunk's data
+    body[broken : broken + 2] = b"XX"
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    conn.request("PUT", f"/{bucket}/broken", body=bytes(body), headers=_chunked_headers(body, payload))
+    response = conn.getresponse()
+    assert response.status == 400 and response.getheader("connection") == "close"
+    assert xml_error_of(response.read())["Code"] == "IncompleteBody"
+    conn.close()
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="broken")
+
+
+def test_a_client_gone_mid_body_leaves_nothing_behind(server: Server, s3: Any, bucket: str) -> None:
+    temp = server.data_dir / "s3" / ".tmp"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(
+            b"PUT /%s/gone HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (bucket.encode(), 16 * MB)
+        )
+        sock.sendall(os.urandom(6 * MB))
+        wait_for(lambda: any(temp.iterdir()), what="the upload's temp file")
+    wait_for(lambda: not any(temp.iterdir()), what="the temp file to go")
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="gone")
+    s3.put_object(Bucket=bucket, Key="after", Body=b"fine")  # the server goes on
 
 
 def test_multipart_calls_and_errors(s3: Any, bucket: str) -> None:
