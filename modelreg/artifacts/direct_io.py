@@ -69,17 +69,15 @@ class _BufferPool:
     def give(self, buf: mmap.mmap) -> None:
         with self._lock:
             self._in_use -= 1
-            if len(self._free) >= self.keep:
-                surplus = [buf]
-            else:
+            kept = len(self._free) < self.keep
+            if kept:
                 self._free.append(buf)
-                surplus = []
-                if not self._in_use and len(self._free) > self.keep_idle and self._trim is None:
-                    self._trim = threading.Timer(self.trim_after, self._trim_if_idle)
-                    self._trim.daemon = True
-                    self._trim.start()
-        for extra in surplus:
-            extra.close()
+            if not self._in_use and len(self._free) > self.keep_idle and self._trim is None:
+                self._trim = threading.Timer(self.trim_after, self._trim_if_idle)
+                self._trim.daemon = True
+                self._trim.start()
+        if not kept:
+            buf.close()
 
     def _trim_if_idle(self) -> None:
         with self._lock:

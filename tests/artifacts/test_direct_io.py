@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,25 @@ def test_staging_buffers_are_reused(tmp_path: Path) -> None:
         assert second._buf is buf
     finally:
         second.close()
+
+
+def test_the_pool_keeps_what_concurrent_uploads_used_until_they_stop() -> None:
+    pool = direct_io._BufferPool(ALIGN, keep=6, keep_idle=2, trim_after=0.05)
+    held = [pool.take() for _ in range(8)]
+    for buf in held[:7]:
+        pool.give(buf)
+    assert pool.kept == 6  # at most ``keep``; the seventh was unmapped
+    reused = pool.take()
+    assert any(reused is buf for buf in held[:7])
+    pool.give(reused)
+    pool.give(held[7])
+    deadline = time.monotonic() + 10
+    while pool.kept > 2 and time.monotonic() < deadline:  # trimmed once nothing is in use
+        time.sleep(0.01)
+    assert pool.kept == 2
+    again = pool.take()  # in use again: no trim while it is out
+    pool.give(again)
+    assert pool.kept == 2
 
 
 def test_existing_files_are_never_opened(tmp_path: Path) -> None:
