@@ -120,16 +120,17 @@ def _shared_artifacts(
     tx: Transaction,
     ctx: RequestContext,
     wanted: list[_Wanted],
+    keys: list[tuple[str, str]],
     found: dict[tuple[str, str], NamedResource],
     now: int,
     new_rows: list[NamedResource],
 ) -> list[NamedResource]:
-    """The artifacts of ``wanted`` (enough of each to associate it), given the Source index rows
-    ``found`` already; for each one missing, its Source index row is claimed now (a concurrent
-    registration may get there first: then its artifact is used) and its row added to ``new_rows``."""
+    """The artifacts of ``wanted`` (enough of each to associate it), given their Source index
+    ``keys`` and the index rows ``found`` already; for each one missing, its Source index row is
+    claimed now (a concurrent registration may get there first: then its artifact is used) and its
+    row added to ``new_rows``."""
     refs = []
-    for want in wanted:
-        key = (SOURCE_INDEX, source_key(want.uri, want.source_types))
+    for want, key in zip(wanted, keys, strict=True):
         index = found.get(key)
         if index is None:
             artifact, index_row = artifact_rows(ctx, want.params(), now, key[1])
@@ -236,13 +237,15 @@ def on_version_created(
     linked = find_by_arn(tx, generated_by) if generated_by and kind_of(generated_by) else None
     generator = _generator_params(generated_by) if generated_by and linked is None else None
     context = _group_context_params(group) if group is not None else None
-    keys = [(SOURCE_INDEX, source_key(w.uri, w.source_types)) for w in wanted]
+    source_keys = [(SOURCE_INDEX, source_key(w.uri, w.source_types)) for w in wanted]
+    keys = list(source_keys)
     keys += [(ACTION, generator["ActionName"].lower())] if generator else []
     keys += [(CONTEXT, context["ContextName"].lower())] if context else []
     found = tx.get_resources(ctx.region, keys)
 
     new_rows: list[NamedResource] = []
-    upstream = [(ref, "ContributedTo") for ref in _shared_artifacts(tx, ctx, wanted, found, now, new_rows)]
+    shared = _shared_artifacts(tx, ctx, wanted, source_keys, found, now, new_rows)
+    upstream = [(ref, "ContributedTo") for ref in shared]
     if linked is not None or generator is not None:
         upstream.append((linked or _named(tx, ctx, ACTION, generator or {}, found), "Produced"))
     # a new version: no artifact can have its key yet

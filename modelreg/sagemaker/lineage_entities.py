@@ -47,11 +47,16 @@ def uri_key(uri: str) -> str:
 
 def source_key(uri: str, source_types: list[dict[str, Any]] | None) -> str:
     """The Source index name of an artifact: its URI and its SourceTypes (in any order)."""
+    if not source_types:
+        return uri_key(uri) + _NO_SOURCE_TYPES
     canonical = json.dumps(
         sorted([t.get("SourceIdType", ""), t.get("Value", "")] for t in source_types or []),
         separators=(",", ":"),
     )
     return uri_key(uri) + _sha(canonical, 16)
+
+
+_NO_SOURCE_TYPES = _sha("[]", 16)  # what source_key appends for an artifact without SourceTypes
 
 
 def entity_type(resource: NamedResource) -> str:
