@@ -50,7 +50,7 @@ def source_key(uri: str, source_types: list[dict[str, Any]] | None) -> str:
     if not source_types:
         return uri_key(uri) + _NO_SOURCE_TYPES
     canonical = json.dumps(
-        sorted([t.get("SourceIdType", ""), t.get("Value", "")] for t in source_types or []),
+        sorted([t.get("SourceIdType", ""), t.get("Value", "")] for t in source_types),
         separators=(",", ":"),
     )
     return uri_key(uri) + _sha(canonical, 16)
