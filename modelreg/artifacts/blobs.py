@@ -37,6 +37,18 @@ class S3Error(Exception):
         self.fields = fields
 
 
+def too_large(max_size: int | None, proposed: int | None = None) -> S3Error:
+    """S3's error for a body larger than ``max_size`` bytes (``proposed``, when announced)."""
+    sizes = {"ProposedSize": str(proposed)} if proposed is not None else {}
+    return S3Error(
+        "EntityTooLarge",
+        "Your proposed upload exceeds the maximum allowed size",
+        400,
+        **sizes,
+        MaxSizeAllowed=str(max_size),
+    )
+
+
 @dataclass
 class Blob:
     """A finished temp file and what was computed over its bytes."""
@@ -110,7 +122,7 @@ class BlobWriter:
             return
         self.size += sum(len(p) for p in pieces)
         if self.max_size is not None and self.size > self.max_size:
-            raise self._too_large()
+            raise too_large(self.max_size)
         assert self._file is not None
         self._file.write_many(pieces)
 
@@ -123,16 +135,8 @@ class BlobWriter:
         count = self._file.fill_from(read_into, limit)
         self.size += count
         if self.max_size is not None and self.size > self.max_size:
-            raise self._too_large()
+            raise too_large(self.max_size)
         return count
-
-    def _too_large(self) -> S3Error:
-        return S3Error(
-            "EntityTooLarge",
-            "Your proposed upload exceeds the maximum allowed size",
-            400,
-            MaxSizeAllowed=str(self.max_size),
-        )
 
     def finish(self) -> Blob:
         """fsync and close the file; the bytes are now durable but not yet visible anywhere."""

@@ -13,8 +13,8 @@ from urllib.parse import unquote
 
 from modelreg.artifacts import checksums
 from modelreg.artifacts import s3_xml as xml
-from modelreg.artifacts.blobs import AwsChunkedDecoder, Blob, BlobWriter, S3Error
-from modelreg.artifacts.buckets import check_bucket_name
+from modelreg.artifacts.blobs import AwsChunkedDecoder, Blob, BlobWriter, S3Error, too_large
+from modelreg.artifacts.buckets import MAX_OBJECT_SIZE, check_bucket_name
 from modelreg.artifacts.multipart import MAX_PART_NUMBER, RequestedPart, part_algorithm
 from modelreg.artifacts.s3_http import (
     Reply,
@@ -182,6 +182,10 @@ async def _receive_blob(api: S3Api, req: S3Request, writer: BlobWriter, promises
 
 def _write_setup(api: S3Api, req: S3Request) -> tuple[_Expectations, bool]:
     promises = _Expectations(req)
+    # A body announced past the limit is refused before it is read, as S3 refuses it.
+    announced = req.headers.get("x-amz-decoded-content-length" if promises.chunked else "content-length")
+    if announced and announced.strip().isdigit() and int(announced) > MAX_OBJECT_SIZE:
+        raise too_large(MAX_OBJECT_SIZE, int(announced))
     check_sha = req.verify_payload
     # Without a signature check the payload hash only guards integrity: skip it when a checksum does.
     if (

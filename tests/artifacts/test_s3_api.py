@@ -454,6 +454,32 @@ def test_a_large_body_with_broken_framing_stores_nothing_and_closes_the_connecti
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="broken")
 
 
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_body_announced_past_5_gb_is_refused_before_it_is_sent(
+    server: Server, bucket: str, chunked: bool
+) -> None:
+    size = 5 * 1024**3 + 1
+    headers = (
+        b"Content-Length: 10\r\nContent-Encoding: aws-chunked\r\nx-amz-decoded-content-length: %d\r\n" % size
+        if chunked
+        else b"Content-Length: %d\r\n" % size
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(
+            b"PUT /%s/huge HTTP/1.1\r\nHost: x\r\n%sExpect: 100-continue\r\n\r\n" % (bucket.encode(), headers)
+        )
+        reader = sock.makefile("rb")
+        assert reader.readline().startswith(b"HTTP/1.1 400 ")
+        head = {}
+        while (line := reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            head[name.strip().lower()] = value.strip()
+        assert head["connection"] == "close"
+        error = xml_error_of(reader.read(int(head["content-length"])))
+    assert error["Code"] == "EntityTooLarge" and error["MaxSizeAllowed"] == str(5 * 1024**3)
+    assert error["ProposedSize"] == str(size)
+
+
 def test_a_client_gone_mid_body_leaves_nothing_behind(server: Server, s3: Any, bucket: str) -> None:
     temp = server.data_dir / "s3" / ".tmp"
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
