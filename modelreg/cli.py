@@ -209,7 +209,7 @@ def serve(
             f"--auth none trusts any caller, so it listens on loopback only; "
             f"use --auth sigv4 --keys FILE to listen on {host}."
         )
-    if not (account_id.isdigit() and len(account_id) == 12):
+    if not (account_id.isascii() and account_id.isdigit() and len(account_id) == 12):
         raise click.UsageError(f"--account-id must be 12 digits, not {account_id!r}")
     if artifact_store != "builtin" and not re.match(r"s3://[^/]+", artifact_store):
         raise click.UsageError(f"--artifact-store is builtin or s3://BUCKET/PREFIX, not {artifact_store!r}")

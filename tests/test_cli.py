@@ -54,6 +54,12 @@ def test_account_id_is_configurable(tmp_path: Path) -> None:
         server.stop()
 
 
+@pytest.mark.parametrize("account", ["12345", "\u0661" * 12])  # too short; Arabic-Indic digits
+def test_an_account_id_must_be_12_ascii_digits(tmp_path: Path, account: str) -> None:
+    result = modelreg("serve", "--account-id", account, "--data-dir", str(tmp_path))
+    assert result.returncode != 0 and "--account-id must be 12 digits" in result.stderr
+
+
 def test_db_upgrade_creates_and_backs_up(tmp_path: Path) -> None:
     first = modelreg("db", "upgrade", "--data-dir", str(tmp_path))
     assert first.returncode == 0, first.stderr

@@ -37,6 +37,13 @@ _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 # -- writing objects --------------------------------------------------------------------------
 
 
+def _whole_number(text: str | None) -> int | None:
+    """``text`` as a non-negative integer if it is one in ASCII digits (``"²".isdigit()`` is
+    true, and ``int`` refuses it), else None."""
+    text = (text or "").strip()
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 def _object_meta(req: S3Request) -> dict[str, Any]:
     """Content type, ``x-amz-meta-*`` and the standard headers S3 stores with an object."""
     user: dict[str, str] = {}
@@ -162,13 +169,8 @@ async def _receive_blob(api: S3Api, req: S3Request, writer: BlobWriter, promises
         writer.discard()
         raise
     try:
-        decoded = req.headers.get("x-amz-decoded-content-length")
-        if (
-            decoder is not None
-            and decoded is not None
-            and decoded.strip().isdigit()
-            and int(decoded) != blob.size
-        ):
+        decoded = _whole_number(req.headers.get("x-amz-decoded-content-length"))
+        if decoder is not None and decoded is not None and decoded != blob.size:
             raise S3Error(
                 "IncompleteBody",
                 "You did not provide the number of bytes specified by the Content-Length HTTP header.",
@@ -183,9 +185,11 @@ async def _receive_blob(api: S3Api, req: S3Request, writer: BlobWriter, promises
 def _write_setup(api: S3Api, req: S3Request) -> tuple[_Expectations, bool]:
     promises = _Expectations(req)
     # A body announced past the limit is refused before it is read, as S3 refuses it.
-    announced = req.headers.get("x-amz-decoded-content-length" if promises.chunked else "content-length")
-    if announced and announced.strip().isdigit() and int(announced) > MAX_OBJECT_SIZE:
-        raise too_large(MAX_OBJECT_SIZE, int(announced))
+    announced = _whole_number(
+        req.headers.get("x-amz-decoded-content-length" if promises.chunked else "content-length")
+    )
+    if announced is not None and announced > MAX_OBJECT_SIZE:
+        raise too_large(MAX_OBJECT_SIZE, announced)
     check_sha = req.verify_payload
     # Without a signature check the payload hash only guards integrity: skip it when a checksum does.
     if (
@@ -299,13 +303,14 @@ async def create_upload(api: S3Api, req: S3Request) -> Reply:
 
 def _part_number(req: S3Request) -> int:
     raw = req.query.get("partNumber", "")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PART_NUMBER:
+    number = _whole_number(raw)
+    if number is None or not 1 <= number <= MAX_PART_NUMBER:
         raise invalid(
             f"Part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive",
             ArgumentName="partNumber",
             ArgumentValue=raw,
         )
-    return int(raw)
+    return number
 
 
 async def upload_part(api: S3Api, req: S3Request) -> Reply:
@@ -331,14 +336,15 @@ async def complete_upload(api: S3Api, req: S3Request) -> Reply:
     requested: list[RequestedPart] = []
     for node in root.findall("Part"):
         number, etag = xml.text(node, "PartNumber"), xml.text(node, "ETag")
-        if number is None or etag is None or not number.strip().isdigit():
+        part = _whole_number(number)
+        if part is None or etag is None:
             raise xml.malformed()
         sums = {
             alg: value
             for alg in checksums.ALGORITHMS
             if (value := xml.text(node, f"Checksum{alg}")) is not None
         }
-        requested.append(RequestedPart(int(number), etag, sums))
+        requested.append(RequestedPart(part, etag, sums))
     expected = None
     for alg in checksums.ALGORITHMS:
         if (value := req.headers.get(f"x-amz-checksum-{alg.lower()}")) is not None:

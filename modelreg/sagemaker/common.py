@@ -91,7 +91,7 @@ def package_arn_for(ctx: RequestContext, name_or_arn: str) -> str:
     if arns.parse(name_or_arn) is not None:
         return name_or_arn
     name, _, version = name_or_arn.rpartition("/")
-    if name and version.isdigit():
+    if name and version.isascii() and version.isdigit():
         return arns.model_package(ctx.region, ctx.account, name, int(version))
     return arns.model_package(ctx.region, ctx.account, name_or_arn)
 

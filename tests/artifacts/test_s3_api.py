@@ -637,6 +637,7 @@ def test_routing_keeps_modelreg_paths_and_answers_unsigned_s3(server: Server, bu
         ("POST", "/{b}?delete", 400),  # no body: MalformedXML
         ("PUT", "/{b}/k?partNumber=0&uploadId=abc", 400),
         ("PUT", "/{b}/k?partNumber=1&uploadId=abc", 404),
+        ("PUT", "/{b}/k?partNumber=%C2%B2&uploadId=abc", 400),  # '²': a digit to str.isdigit
         ("GET", "/{b}/k?versionId=3", 400),
         ("DELETE", "/", 405),
     ],
@@ -647,6 +648,26 @@ def test_bad_input_is_never_a_5xx_that_botocore_retries(
     r = httpx.request(method, server.url + path.format(b=bucket))
     assert r.status_code == expected, r.text
     assert xml_error(r)["Code"]
+
+
+def test_numbers_in_unicode_digits_are_refused_not_a_500(s3: Any, server: Server, bucket: str) -> None:
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="digits")["UploadId"]
+    etag = s3.upload_part(Bucket=bucket, Key="digits", UploadId=uid, PartNumber=1, Body=b"x")["ETag"]
+    part = f"<Part><PartNumber>\u00b2</PartNumber><ETag>{etag}</ETag></Part>"
+    done = f"<CompleteMultipartUpload>{part}</CompleteMultipartUpload>"
+    r = httpx.post(f"{server.url}/{bucket}/digits?uploadId={uid}", content=done.encode())
+    assert r.status_code == 400 and xml_error(r)["Code"] == "MalformedXML"
+    body = b"3\r\nabc\r\n0\r\n\r\n"
+    r = httpx.put(
+        f"{server.url}/{bucket}/chunked-digits",
+        content=body,
+        headers={
+            "Content-Encoding": "aws-chunked",
+            "x-amz-decoded-content-length": "\u00b3".encode("latin-1"),
+        },
+    )
+    assert r.status_code == 200  # an unreadable decoded length is not checked, as before
+    assert s3.get_object(Bucket=bucket, Key="chunked-digits")["Body"].read() == b"abc"
 
 
 def test_a_part_sent_with_content_md5_gets_its_md5_as_etag(s3: Any, bucket: str) -> None:
