@@ -11,6 +11,7 @@ from modelreg.events.delivery import delivery_json
 from modelreg.store.base import DeliveryQuery
 
 STATUSES = ("pending", "succeeded", "dead")
+_MAX_ID = 2**63 - 1  # the largest id either database stores
 
 
 async def list_deliveries(request: Request) -> JSONResponse:
@@ -25,6 +26,8 @@ async def list_deliveries(request: Request) -> JSONResponse:
         before = int(q["before"]) if "before" in q else None
     except ValueError:
         return common.error(400, "limit and before must be integers")
+    if before is not None:
+        before = max(0, min(before, _MAX_ID))  # past every id: the newest; below: none
     query = DeliveryQuery(rule_name=q.get("rule"), status=status)
     with common.store(request).read() as tx:
         rows = tx.list_deliveries(query, before, limit)

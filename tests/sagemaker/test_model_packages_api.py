@@ -304,6 +304,12 @@ def test_history_records_every_approval_and_lifecycle_change(server, sm, group: 
         for page in ("history", "lineage", "metrics", "deployments"):
             assert httpx.get(f"{server.url}/api/model-packages/{group}/{far}/{page}").status_code == 404
     assert httpx.get(f"{server.url}/api/deliveries/99999999999999999999").status_code == 404
+    for far in ("99999999999999999999", "-99999999999999999999"):  # ids a database cannot hold
+        listed = httpx.get(f"{server.url}/api/deliveries", params={"before": far, "limit": 1})
+        assert listed.status_code == 200, listed.text
+    assert httpx.get(f"{server.url}/api/deliveries", params={"before": "-99999999999999999999"}).json() == {
+        "deliveries": []
+    }
     for far in ("99999999999999999999", "%C2%B2"):  # past any version; a digit that is not 0-9
         compare = httpx.get(f"{server.url}/api/model-package-groups/{group}/compare?versions=1,{far}")
         assert compare.status_code == 400, compare.text
