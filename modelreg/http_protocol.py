@@ -29,6 +29,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 SOCKET_BODY = "modelreg.socket_body"
 #: smallest body offered to the app as a :class:`SocketBody` (small ones arrive whole anyway)
 SOCKET_BODY_MIN = 1024 * 1024
+#: whether bodies are offered at all (the socket options used are POSIX ones)
+_SOCKET_BODIES = sys.platform != "win32"
 
 
 class BodyPieces:
@@ -141,7 +143,6 @@ class SocketBody:
         protocol, cycle = self._protocol, self._cycle
         if complete:
             self.complete = True
-            protocol.body_received = self._length
             protocol.reset_parser()  # it stopped mid-body; the next request starts afresh
             cycle.more_body = False
         else:
@@ -171,7 +172,7 @@ class HttpProtocol(HttpToolsProtocol):
         scope = self.scope
         if scope["method"] != "PUT" or self.pipeline or self.scheme != "http" or "path" not in scope:
             return  # a queued pipelined request, TLS or an upgrade: bodies go the usual way
-        if sys.platform == "win32":
+        if not _SOCKET_BODIES:
             return
         length = -1
         for name, value in self.headers:

@@ -150,6 +150,7 @@ class DirectFile:
                 os.unlink(path)
             raise
         self._view = memoryview(self._buf) if self._buf is not None else None
+        self._scratch: memoryview | None = None
         self._fill = 0
 
     def write_many(self, pieces: Sequence[bytes | bytearray | memoryview]) -> None:
@@ -174,10 +175,11 @@ class DirectFile:
     def fill_from(self, read_into: Callable[[memoryview], int], limit: int) -> int:
         """Append what one ``read_into(buffer)`` call puts in a buffer of at most ``limit`` bytes,
         reading straight into the staging buffer (no copy in user space); returns the count."""
-        if self._view is None:
-            scratch = memoryview(bytearray(min(limit, STAGE_BYTES)))
-            count = read_into(scratch)
-            self.write_many([scratch[:count]])
+        if self._view is None:  # buffered: read into one scratch buffer kept for this file
+            if self._scratch is None:
+                self._scratch = memoryview(bytearray(STAGE_BYTES))
+            count = read_into(self._scratch[: min(limit, STAGE_BYTES)])
+            self.write_many([self._scratch[:count]])
             return count
         size = len(self._view)
         count = read_into(self._view[self._fill : self._fill + min(size - self._fill, limit)])

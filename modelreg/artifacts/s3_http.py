@@ -214,10 +214,17 @@ async def receive_into(
     from the socket in a thread of ``readers`` when the server offers the body that way, else
     through the event loop, written by ``executor``'s threads."""
     socket_body = request.scope.get("extensions", {}).get(SOCKET_BODY)
-    if socket_body is not None and await _receive_from_socket(socket_body, writer, decoder, readers):
-        if decoder is not None:
-            decoder.close()
-        return
+    taken = socket_body is not None and await _receive_from_socket(socket_body, writer, decoder, readers)
+    if not taken:
+        await _receive_through_loop(request.receive, writer, decoder, executor)
+    if decoder is not None:
+        decoder.close()
+
+
+async def _receive_through_loop(
+    receive: Receive, writer: BlobWriter, decoder: AwsChunkedDecoder | None, executor: Executor
+) -> None:
+    """Receive the body with ASGI ``receive`` on the event loop; ``executor``'s threads write it."""
     loop = asyncio.get_running_loop()
     # The socket's chunks are collected in a list (no copying) and handed to a worker thread
     # every FLUSH_BYTES; the loop goes on receiving while the thread writes and hashes.
@@ -226,7 +233,7 @@ async def receive_into(
     batched = 0
     try:
         while True:
-            message = await request.receive()
+            message = await receive()
             if message["type"] == "http.disconnect":
                 raise ClientGone()
             chunk = message.get("body", b"")
@@ -244,8 +251,6 @@ async def receive_into(
         if pending is not None:
             await pending
             pending = None
-        if decoder is not None:
-            decoder.close()
     finally:
         if pending is not None:  # an error or disconnect: let the thread finish before cleanup
             with contextlib.suppress(Exception):  # the first error is the one raised

@@ -90,9 +90,10 @@ def package_arn_for(ctx: RequestContext, name_or_arn: str) -> str:
     """The ARN to name in a "does not exist" message."""
     if arns.parse(name_or_arn) is not None:
         return name_or_arn
-    name, _, version = name_or_arn.rpartition("/")
-    if name and version.isascii() and version.isdigit():
-        return arns.model_package(ctx.region, ctx.account, name, int(version))
+    name, _, text = name_or_arn.rpartition("/")
+    version = version_number(text)
+    if name and version is not None:
+        return arns.model_package(ctx.region, ctx.account, name, version)
     return arns.model_package(ctx.region, ctx.account, name_or_arn)
 
 

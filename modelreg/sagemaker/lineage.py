@@ -238,9 +238,11 @@ def on_version_created(
     generator = _generator_params(generated_by) if generated_by and linked is None else None
     context = _group_context_params(group) if group is not None else None
     source_keys = [(SOURCE_INDEX, source_key(w.uri, w.source_types)) for w in wanted]
-    keys = list(source_keys)
-    keys += [(ACTION, generator["ActionName"].lower())] if generator else []
-    keys += [(CONTEXT, context["ContextName"].lower())] if context else []
+    keys = [
+        *source_keys,
+        *([(ACTION, generator["ActionName"].lower())] if generator else []),
+        *([(CONTEXT, context["ContextName"].lower())] if context else []),
+    ]
     found = tx.get_resources(ctx.region, keys)
 
     new_rows: list[NamedResource] = []

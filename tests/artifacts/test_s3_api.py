@@ -432,6 +432,7 @@ def test_large_aws_chunked_bodies_in_any_chunk_size_and_the_connection_after(
     assert response.status == 200, response.read()
     response.read()
     assert response.getheader("x-amz-checksum-crc32") == checksum_of("CRC32", payload)
+    assert response.getheader("connection") is None  # the body was read: the connection goes on
     conn.request("GET", f"/{bucket}/chunked-{chunk}")
     response = conn.getresponse()
     assert response.status == 200 and response.read() == payload
