@@ -78,12 +78,16 @@ class SocketBody:
 
     #: seconds without a byte from the client before :meth:`read_into` gives up
     idle_timeout = 60.0
+    #: bytes queued on the socket before a waiting :meth:`read_into` is woken (SO_RCVLOWAT)
+    wake_after = 256 * 1024
 
     def __init__(self, protocol: HttpProtocol, cycle: RequestResponseCycle, length: int) -> None:
         self._protocol = protocol
         self._cycle = cycle
         self._length = length
         self._socket: socket.socket | None = None
+        self._unread = 0  # body bytes still on the socket
+        self._wake_after = 1  # the socket's SO_RCVLOWAT
         #: True once the whole body was read through this object
         self.complete = False
 
@@ -106,14 +110,15 @@ class SocketBody:
         pending = cycle.body
         cycle.body = bytearray()
         pieces = list(pending.pieces) if isinstance(pending, BodyPieces) else [bytes(pending)]
-        # Blocking reads that wait for a whole buffer (MSG_WAITALL): one system call and one wakeup
-        # per megabytes instead of per arriving segment. The flag is the connection's own (the
-        # duplicate shares it with the loop's descriptor), so finish() makes it non-blocking again.
+        # Blocking reads that wait for a whole buffer (MSG_WAITALL): one system call per megabytes
+        # instead of per arriving segment. The flag is the connection's own (the duplicate shares
+        # it with the loop's descriptor), so finish() makes it non-blocking again.
         sock = socket.socket(fileno=os.dup(raw.fileno()))
         sock.setblocking(True)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(self.idle_timeout))
         self._socket = sock
-        return [p for p in pieces if p], self._length - protocol.body_received
+        self._unread = self._length - protocol.body_received
+        return [p for p in pieces if p], self._unread
 
     def read_into(self, buffer: memoryview) -> int:
         """Fill ``buffer`` from the socket (blocking; worker thread) and return the count, which is
@@ -121,15 +126,36 @@ class SocketBody:
         ask for more than the count :meth:`detach` returned: what follows the body belongs to the
         next request. Raises :class:`BodyTimeout` or :class:`BodyDisconnected`."""
         assert self._socket is not None, "detach() first"
+        # A reader waiting in MSG_WAITALL is woken for every segment that arrives, and on loopback
+        # the client's thread pays for each wakeup. SO_RCVLOWAT wakes it once wake_after bytes are
+        # queued instead, but only while at least that much of the body is still to come: the
+        # kernel would not wake it for a smaller tail. So the last wake_after bytes are read apart.
+        wanted = len(buffer)
+        lowat_span = self._unread - self.wake_after
+        if 0 < lowat_span < wanted:
+            count = self._receive(buffer[:lowat_span], self.wake_after)
+            if count == lowat_span:
+                with contextlib.suppress(BodyTimeout):  # a pause now shortens this read
+                    count += self._receive(buffer[lowat_span:], 1)
+        else:
+            count = self._receive(buffer, self.wake_after if lowat_span >= wanted else 1)
+        if not count and wanted:
+            raise BodyDisconnected()
+        self._unread -= count
+        return count
+
+    def _receive(self, buffer: memoryview, wake_after: int) -> int:
+        sock = self._socket
+        assert sock is not None
+        if wake_after != self._wake_after:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, wake_after)
+            self._wake_after = wake_after
         try:
-            count = self._socket.recv_into(buffer, 0, socket.MSG_WAITALL)
+            return sock.recv_into(buffer, 0, socket.MSG_WAITALL)
         except BlockingIOError:  # SO_RCVTIMEO passed with nothing received
             raise BodyTimeout() from None
         except OSError as exc:
             raise BodyDisconnected() from exc
-        if not count and len(buffer):
-            raise BodyDisconnected()
-        return count
 
     def finish(self, complete: bool) -> None:
         """Hand the connection back to the event loop (on the loop): ``complete`` when exactly the
@@ -137,6 +163,8 @@ class SocketBody:
         if self._socket is not None:
             with contextlib.suppress(OSError):
                 self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(0))
+                if self._wake_after != 1:
+                    self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1)
                 self._socket.setblocking(False)
             self._socket.close()
             self._socket = None

@@ -230,3 +230,19 @@ def test_a_client_that_stops_sending_times_out(
         sock.sendall(b"PUT /stall HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (4 * MB) + b"x" * MB)
         response = _until_closed(sock)
     assert response.startswith(b"HTTP/1.1 408 ") and app.outcomes[-1] == "BodyTimeout"
+
+
+def test_the_last_bytes_of_a_body_are_read_as_soon_as_they_come(
+    port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader waits for SO_RCVLOWAT bytes while more of the body is due; a tail shorter than
+    that, sent after a pause, must still wake it (else the answer waits for the idle timeout)."""
+    monkeypatch.setattr(SocketBody, "idle_timeout", 120.0)
+    data = os.urandom(2 * MB)
+    tail = 1000
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+        head = b"PUT /tail HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(data)
+        sock.sendall(head + data[:-tail])
+        threading.Event().wait(0.3)  # the client pauses before its last bytes
+        sock.sendall(data[-tail:])
+        assert _raw_answers(sock, 1) == [(b"200", _expected(data))]
