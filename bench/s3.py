@@ -98,7 +98,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--systems",
         default="disk,sink,modelreg,moto",
-        help="comma-separated from disk, sink (the crt client's upload ceiling), modelreg, moto",
+        help="comma-separated from disk, sink (a client's upload ceiling), modelreg, moto",
     )
     p.add_argument(
         "--clients", default="boto3,crt,lean", help="comma-separated from boto3, crt, lean (default all)"
