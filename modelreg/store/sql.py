@@ -24,6 +24,7 @@ from modelreg.store.base import (
     PackageRow,
     StoreBusy,
 )
+from modelreg.store.pg_statistics import StatisticsKeeper
 from modelreg.store.sql_endpoints import EndpointQueries
 from modelreg.store.sql_events import EventQueries
 from modelreg.store.sql_lineage import LineageQueries
@@ -432,7 +433,9 @@ class SqlStore:
     """A ``Store`` on one database URL. SQLite runs in WAL mode with foreign keys and a busy
     timeout; its write transactions start with ``BEGIN IMMEDIATE`` and are serialised in-process,
     so writers queue instead of failing with "database is locked". Its checkpoints run in a thread
-    of their own, about every ``checkpoint_frames`` WAL pages (``sqlite_checkpoints``)."""
+    of their own, about every ``checkpoint_frames`` WAL pages (``sqlite_checkpoints``). On
+    PostgreSQL a thread keeps the planner's statistics of modelreg's tables current as writes
+    change them (``pg_statistics``)."""
 
     def __init__(
         self, url: str, *, engine: Engine | None = None, checkpoint_frames: int = TARGET_FRAMES
@@ -451,6 +454,8 @@ class SqlStore:
         self._kept_readers: dict[int, Connection] = {}
         self._commit_listeners: list[Callable[[], None]] = []
         self._checkpointer: Checkpointer | None = None  # SQLite: started by the first write
+        self._statistics: StatisticsKeeper | None = None  # PostgreSQL: started by the first write
+        self._statistics_lock = threading.Lock()
 
     @contextmanager
     def read(self, *, keep_connection: bool = False) -> Iterator[SqlTransaction]:
@@ -479,6 +484,7 @@ class SqlStore:
         if self._write_lock is None:
             with self.engine.connect() as conn, conn.begin():
                 yield SqlTransaction(conn, lock_rows=True)
+            self._statistics_keeper().committed()
         else:
             if not self._write_lock.acquire(timeout=-1 if timeout is None else timeout):
                 raise StoreBusy()
@@ -497,6 +503,12 @@ class SqlStore:
         for listener in self._commit_listeners:
             listener()
 
+    def _statistics_keeper(self) -> StatisticsKeeper:
+        with self._statistics_lock:
+            if self._statistics is None:
+                self._statistics = StatisticsKeeper(self.engine)
+            return self._statistics
+
     def on_commit(self, listener: Callable[[], None]) -> None:
         """Call ``listener()`` after every write transaction that commits (in the committing thread)."""
         self._commit_listeners.append(listener)
@@ -504,6 +516,8 @@ class SqlStore:
     def close(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.close()
+        if self._statistics is not None:
+            self._statistics.close()
         if self._writer is not None:
             self._writer.close()
         for conn in list(self._kept_readers.values()):

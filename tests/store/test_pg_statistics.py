@@ -1,0 +1,96 @@
+"""PostgreSQL: the store keeps the planner's statistics of its tables current, so that lookups by
+a unique key use that key's index however the table grew (this machine's PostgreSQL, like CI's,
+runs with autovacuum off)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from modelreg.store import open_store
+from modelreg.store.base import NamedResource
+from modelreg.store.pg_statistics import StatisticsKeeper
+from modelreg.store.sql import SqlStore
+from modelreg.store.sql_lineage import _get_many
+
+PREFIX = "arn:aws:sagemaker:us-east-1:123456789012:"
+ROWS = 400
+
+
+@pytest.fixture
+def store(postgres_database: str) -> Iterator[SqlStore]:
+    s = open_store(postgres_database)
+    assert isinstance(s, SqlStore)
+    yield s
+    s.close()
+
+
+def _resources(start: int, count: int) -> list[NamedResource]:
+    return [
+        NamedResource("us-east-1", kind, f"{kind}-{i:06d}", f"{PREFIX}artifact/{i}", i, {"n": i})
+        for i in range(start, start + count)
+        for kind in ("artifact-source", "artifact")
+    ]
+
+
+def _keeper_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "modelreg-analyze"]
+
+
+def _lookup_plan(conn: sa.Connection) -> str:
+    query = _get_many(1).compile(dialect=conn.dialect)
+    params = {"region": "us-east-1", "kind_0": "artifact-source", "name_0": "artifact-source-000007"}
+    return "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {query}", params))
+
+
+def _analyzed(conn: sa.Connection, table: str) -> bool:
+    """(Each statement of an autocommit connection sees fresh statistics; a transaction would
+    keep reading the snapshot of its first look.)"""
+    row = conn.exec_driver_sql(
+        "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = %(t)s", {"t": table}
+    ).one()
+    return row[0] is not None
+
+
+def test_writes_get_the_lineage_lookup_its_unique_index(store: SqlStore) -> None:
+    for start in range(0, ROWS, 50):  # the way registrations grow the table: many small commits
+        with store.write() as tx:
+            tx.insert_resources(_resources(start, 50))
+    store.engine.dispose()  # a backend reports its row counts when it exits, else up to 10 s later
+    deadline = time.monotonic() + 60  # the keeper looks every 2 s; PostgreSQL reports counts late
+    with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        while not _analyzed(conn, "named_resources") and time.monotonic() < deadline:
+            threading.Event().wait(0.2)
+        plan = _lookup_plan(conn)
+    # never analyzed, PostgreSQL took the (region, kind, created_us, id) index and read every row
+    # of the kind for each lookup
+    assert "uq_named_resources_region_kind_name" in plan, plan
+
+
+def test_only_tables_past_autovacuums_threshold_are_analyzed(store: SqlStore) -> None:
+    with store.engine.begin() as conn:  # not through store.write(): no keeper runs meanwhile
+        for resource in _resources(0, 100):
+            conn.exec_driver_sql(
+                "INSERT INTO named_resources (region, kind, name, arn, created_us, body)"
+                " VALUES (%(r)s, %(k)s, %(n)s, %(a)s, %(c)s, '{}')",
+                {"r": resource.region, "k": resource.kind, "n": resource.name, "a": resource.arn,
+                 "c": resource.created_us},
+            )  # fmt: skip
+    before = len(_keeper_threads())
+    store.engine.dispose()  # a backend reports its row counts when it exits, else up to 10 s later
+    keeper = StatisticsKeeper(store.engine)
+    try:
+        deadline = time.monotonic() + 60  # until PostgreSQL reports the inserts' counts
+        analyzed: list[str] = []
+        while "named_resources" not in analyzed and time.monotonic() < deadline:
+            analyzed = keeper.analyze_stale()
+            threading.Event().wait(0.2)
+        assert analyzed == ["named_resources"]  # 200 rows changed; the other tables: none or a few
+        assert keeper.analyze_stale() == []  # nothing changed since
+    finally:
+        keeper.close()
+    assert len(_keeper_threads()) == before  # close() stops the thread
