@@ -13,8 +13,8 @@ id) index and read every row of the kind, so each registration cost more than th
 had been analyzed.
 
 A thread looks every :data:`INTERVAL` seconds while writes commit, and for :data:`SETTLE`
-seconds after the last one (an idle PostgreSQL backend reports its row counts up to 10 s late). It reads
-``pg_stat_user_tables`` for modelreg's tables, and ANALYZEs those changed by more rows since
+seconds after the last one (an idle PostgreSQL backend reports its row counts up to 10 s late).
+It reads ``pg_stat_user_tables`` for modelreg's tables, and ANALYZEs those changed by more rows since
 their last analyze than autovacuum's default threshold: 50 rows plus 10% of the table. That is
 what autovacuum does, but sooner, and also when autovacuum is off.
 """
@@ -39,10 +39,13 @@ SETTLE = 15.0
 #: autovacuum's defaults (autovacuum_analyze_threshold, autovacuum_analyze_scale_factor)
 BASE_ROWS, SCALE = 50, 0.1
 
+# only tables this user may analyze (it owns them, as when its migrations made them): for others
+# ANALYZE would only warn, on every look
 _STALE = sa.text(
-    "SELECT relname FROM pg_stat_user_tables"
-    " WHERE schemaname = current_schema() AND relname = ANY(:tables)"
-    " AND n_mod_since_analyze > :base + :scale * n_live_tup"
+    "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid"
+    " WHERE s.schemaname = current_schema() AND s.relname = ANY(:tables)"
+    " AND pg_has_role(c.relowner, 'USAGE')"
+    " AND s.n_mod_since_analyze > :base + :scale * s.n_live_tup"
 )
 
 
