@@ -220,44 +220,58 @@ def boto3_transfer(
     return up, down
 
 
-def crt_transfer(
-    server: ServerProcess, source: Path, digest: str, work: Path, size_mb: int
+def _round_trip(
+    server: ServerProcess,
+    key: str,
+    digest: str,
+    size_mb: int,
+    upload: Callable[[Any], None],
+    download: Callable[[Any], None],
 ) -> tuple[Transfer, Transfer]:
-    """(upload, download) of one object with the AWS CRT S3 client (download into /dev/null);
-    the stored object's SHA-256 is checked after the timed runs."""
+    """(upload, download) of the object ``key``, timed; ``upload`` and ``download`` get a boto3
+    client of the server. The stored object's SHA-256 is checked after the timed runs."""
     s3 = s3_client(server.url)
     with contextlib.suppress(Exception):
         s3.create_bucket(Bucket=BUCKET)
-    crt = s3_crt.CrtClient(server.url)
     try:
-        up = measured(lambda: crt.upload(source, BUCKET, "object-crt"), size_mb, server)
-        down = measured(lambda: crt.download(BUCKET, "object-crt"), size_mb, server)
-        if s3_crt.sha256_of_object(s3, BUCKET, "object-crt") != digest:
-            raise RuntimeError(f"{server.url}: the object the CRT client uploaded differs from the file")
+        up = measured(lambda: upload(s3), size_mb, server)
+        down = measured(lambda: download(s3), size_mb, server)
+        if s3_crt.sha256_of_object(s3, BUCKET, key) != digest:
+            raise RuntimeError(f"{server.url}: the object uploaded as {key} differs from the file")
     finally:
         with contextlib.suppress(Exception):
-            s3.delete_object(Bucket=BUCKET, Key="object-crt")
+            s3.delete_object(Bucket=BUCKET, Key=key)
     return up, down
+
+
+def crt_transfer(
+    server: ServerProcess, source: Path, digest: str, work: Path, size_mb: int
+) -> tuple[Transfer, Transfer]:
+    """(upload, download) of one object with the AWS CRT S3 client (download into /dev/null)."""
+    crt = s3_crt.CrtClient(server.url)
+    return _round_trip(
+        server,
+        "object-crt",
+        digest,
+        size_mb,
+        lambda _: crt.upload(source, BUCKET, "object-crt"),
+        lambda _: crt.download(BUCKET, "object-crt"),
+    )
 
 
 def lean_transfer(
     server: ServerProcess, source: Path, digest: str, work: Path, size_mb: int
 ) -> tuple[Transfer, Transfer]:
-    """(upload, download) of one object with the lean client (:mod:`bench.s3_lean`); the stored
-    object's SHA-256 is checked after the timed runs."""
-    s3 = s3_client(server.url)
-    with contextlib.suppress(Exception):
-        s3.create_bucket(Bucket=BUCKET)
+    """(upload, download) of one object with the lean client (:mod:`bench.s3_lean`)."""
     lean = s3_lean.LeanClient(server.url)
-    try:
-        up = measured(lambda: lean.upload(s3, str(source), BUCKET, "object-lean"), size_mb, server)
-        down = measured(lambda: lean.download(s3, BUCKET, "object-lean"), size_mb, server)
-        if s3_crt.sha256_of_object(s3, BUCKET, "object-lean") != digest:
-            raise RuntimeError(f"{server.url}: the object the lean client uploaded differs from the file")
-    finally:
-        with contextlib.suppress(Exception):
-            s3.delete_object(Bucket=BUCKET, Key="object-lean")
-    return up, down
+    return _round_trip(
+        server,
+        "object-lean",
+        digest,
+        size_mb,
+        lambda s3: lean.upload(s3, str(source), BUCKET, "object-lean"),
+        lambda s3: lean.download(s3, BUCKET, "object-lean"),
+    )
 
 
 def _sink_upload(client: str, sink: ServerProcess, source: Path) -> Callable[[], None]:

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 
-from modelreg.store import open_store
 from modelreg.store.base import NamedResource
 from modelreg.store.pg_statistics import StatisticsKeeper
 from modelreg.store.sql import SqlStore
@@ -22,11 +20,9 @@ ROWS = 400
 
 
 @pytest.fixture
-def store(postgres_database: str) -> Iterator[SqlStore]:
-    s = open_store(postgres_database)
-    assert isinstance(s, SqlStore)
-    yield s
-    s.close()
+def store_url(postgres_database: str) -> str:
+    """PostgreSQL only (the ``store`` fixture of conftest opens it)."""
+    return postgres_database
 
 
 def _resources(start: int, count: int) -> list[NamedResource]:
