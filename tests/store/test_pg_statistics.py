@@ -67,17 +67,30 @@ def test_writes_get_the_lineage_lookup_its_unique_index(store: SqlStore) -> None
     assert "uq_named_resources_region_kind_name" in plan, plan
 
 
-def test_only_tables_past_autovacuums_threshold_are_analyzed(store: SqlStore) -> None:
-    with store.engine.begin() as conn:  # not through store.write(): no keeper runs meanwhile
-        for resource in _resources(0, 100):
+def _insert_directly(store: SqlStore, resources: list[NamedResource]) -> None:
+    """Rows written past ``store.write()`` (so no keeper runs), their counts reported at once (a
+    backend reports them when it exits, else up to 10 s later)."""
+    with store.engine.begin() as conn:
+        for resource in resources:
             conn.exec_driver_sql(
                 "INSERT INTO named_resources (region, kind, name, arn, created_us, body)"
                 " VALUES (%(r)s, %(k)s, %(n)s, %(a)s, %(c)s, '{}')",
                 {"r": resource.region, "k": resource.kind, "n": resource.name, "a": resource.arn,
                  "c": resource.created_us},
             )  # fmt: skip
+    store.engine.dispose()
+
+
+def _changed_since_analyze(store: SqlStore, table: str) -> int:
+    with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        return conn.exec_driver_sql(
+            "SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relname = %(t)s", {"t": table}
+        ).scalar_one()
+
+
+def test_tables_past_autovacuums_threshold_are_analyzed_at_most_once_a_minute(store: SqlStore) -> None:
+    _insert_directly(store, _resources(0, 100))
     before = len(_keeper_threads())
-    store.engine.dispose()  # a backend reports its row counts when it exits, else up to 10 s later
     keeper = StatisticsKeeper(store.engine)
     try:
         deadline = time.monotonic() + 60  # until PostgreSQL reports the inserts' counts
@@ -87,6 +100,13 @@ def test_only_tables_past_autovacuums_threshold_are_analyzed(store: SqlStore) ->
             threading.Event().wait(0.2)
         assert analyzed == ["named_resources"]  # 200 rows changed; the other tables: none or a few
         assert keeper.analyze_stale() == []  # nothing changed since
+
+        _insert_directly(store, _resources(100, 200))  # 400 more rows: past the threshold again
+        deadline = time.monotonic() + 60
+        while _changed_since_analyze(store, "named_resources") < 400 and time.monotonic() < deadline:
+            threading.Event().wait(0.2)
+        assert _changed_since_analyze(store, "named_resources") == 400
+        assert keeper.analyze_stale() == []  # analyzed less than a minute ago
     finally:
         keeper.close()
     assert len(_keeper_threads()) == before  # close() stops the thread
