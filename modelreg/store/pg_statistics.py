@@ -14,10 +14,14 @@ had been analyzed.
 
 A thread looks every :data:`INTERVAL` seconds while writes commit, and for :data:`SETTLE`
 seconds after the last one (an idle PostgreSQL backend reports its row counts up to 10 s late).
-It reads ``pg_stat_user_tables`` for modelreg's tables, and ANALYZEs those changed by more rows since
-their last analyze than autovacuum's default threshold (50 rows plus 10% of the table) and not
-analyzed in the last minute. That is what autovacuum does, but without waiting for its first
-look, and also when autovacuum is off.
+It reads ``pg_stat_user_tables`` for modelreg's tables and ANALYZEs each one that:
+
+- has changed by more rows since its last analyze than autovacuum's default threshold (50 rows
+  plus 10% of the table);
+- was not analyzed in the last minute.
+
+That is what autovacuum does, but without waiting for its first look, and also when autovacuum
+is off.
 """
 
 from __future__ import annotations
