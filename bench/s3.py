@@ -220,73 +220,65 @@ def boto3_transfer(
     return up, down
 
 
-def _round_trip(
-    server: ServerProcess,
-    key: str,
-    digest: str,
-    size_mb: int,
-    upload: Callable[[Any], None],
-    download: Callable[[Any], None],
-) -> tuple[Transfer, Transfer]:
-    """(upload, download) of the object ``key``, timed; ``upload`` and ``download`` get a boto3
-    client of the server. The stored object's SHA-256 is checked after the timed runs."""
-    s3 = s3_client(server.url)
-    with contextlib.suppress(Exception):
-        s3.create_bucket(Bucket=BUCKET)
-    try:
-        up = measured(lambda: upload(s3), size_mb, server)
-        down = measured(lambda: download(s3), size_mb, server)
-        if s3_crt.sha256_of_object(s3, BUCKET, key) != digest:
-            raise RuntimeError(f"{server.url}: the object uploaded as {key} differs from the file")
-    finally:
+Upload = Callable[[Any, Path, str], None]  # (boto3 client, source file, key)
+Download = Callable[[Any, str], None]  # (boto3 client, key)
+
+
+def _native_calls(client: str, url: str) -> tuple[Upload, Download]:
+    """How the crt or the lean client uploads and downloads an object at ``url`` (the lean one
+    uses the boto3 client for the calls around the parts; the crt one needs none)."""
+    if client == "crt":
+        crt = s3_crt.CrtClient(url)
+        return (
+            lambda _, source, key: crt.upload(source, BUCKET, key),
+            lambda _, key: crt.download(BUCKET, key),
+        )
+    lean = s3_lean.LeanClient(url)
+    return (
+        lambda s3, source, key: lean.upload(s3, str(source), BUCKET, key),
+        lambda s3, key: lean.download(s3, BUCKET, key),
+    )
+
+
+def native_transfer(
+    client: str,
+) -> Callable[[ServerProcess, Path, str, Path, int], tuple[Transfer, Transfer]]:
+    """(upload, download) of one object with the crt client (AWS CRT, download into /dev/null)
+    or the lean one (:mod:`bench.s3_lean`); the stored object's SHA-256 is checked after the
+    timed runs."""
+
+    def transfer(
+        server: ServerProcess, source: Path, digest: str, work: Path, size_mb: int
+    ) -> tuple[Transfer, Transfer]:
+        key = f"object-{client}"
+        upload, download = _native_calls(client, server.url)
+        s3 = s3_client(server.url)
         with contextlib.suppress(Exception):
-            s3.delete_object(Bucket=BUCKET, Key=key)
-    return up, down
+            s3.create_bucket(Bucket=BUCKET)
+        try:
+            up = measured(lambda: upload(s3, source, key), size_mb, server)
+            down = measured(lambda: download(s3, key), size_mb, server)
+            if s3_crt.sha256_of_object(s3, BUCKET, key) != digest:
+                raise RuntimeError(f"{server.url}: the object the {client} client uploaded differs")
+        finally:
+            with contextlib.suppress(Exception):
+                s3.delete_object(Bucket=BUCKET, Key=key)
+        return up, down
 
-
-def crt_transfer(
-    server: ServerProcess, source: Path, digest: str, work: Path, size_mb: int
-) -> tuple[Transfer, Transfer]:
-    """(upload, download) of one object with the AWS CRT S3 client (download into /dev/null)."""
-    crt = s3_crt.CrtClient(server.url)
-    return _round_trip(
-        server,
-        "object-crt",
-        digest,
-        size_mb,
-        lambda _: crt.upload(source, BUCKET, "object-crt"),
-        lambda _: crt.download(BUCKET, "object-crt"),
-    )
-
-
-def lean_transfer(
-    server: ServerProcess, source: Path, digest: str, work: Path, size_mb: int
-) -> tuple[Transfer, Transfer]:
-    """(upload, download) of one object with the lean client (:mod:`bench.s3_lean`)."""
-    lean = s3_lean.LeanClient(server.url)
-    return _round_trip(
-        server,
-        "object-lean",
-        digest,
-        size_mb,
-        lambda s3: lean.upload(s3, str(source), BUCKET, "object-lean"),
-        lambda s3: lean.download(s3, BUCKET, "object-lean"),
-    )
+    return transfer
 
 
 def _sink_upload(client: str, sink: ServerProcess, source: Path) -> Callable[[], None]:
     """An upload of ``source`` to the sink with ``client`` (crt or lean)."""
-    if client == "crt":
-        crt = s3_crt.CrtClient(sink.url)
-        return lambda: crt.upload(source, BUCKET, "object")
-    lean, s3 = s3_lean.LeanClient(sink.url), s3_client(sink.url)
-    return lambda: lean.upload(s3, str(source), BUCKET, "object")
+    upload, _ = _native_calls(client, sink.url)
+    s3 = s3_client(sink.url)
+    return lambda: upload(s3, source, "object")
 
 
 CLIENTS: dict[str, Callable[[ServerProcess, Path, str, Path, int], tuple[Transfer, Transfer]]] = {
     "boto3": boto3_transfer,
-    "crt": crt_transfer,
-    "lean": lean_transfer,
+    "crt": native_transfer("crt"),
+    "lean": native_transfer("lean"),
 }
 
 
