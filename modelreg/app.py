@@ -52,6 +52,7 @@ from modelreg.sagemaker import (  # noqa: F401  (importing a handler module regi
     search,
     tags,
 )
+from modelreg.sagemaker.lineage_backlog import LineageRecorder
 from modelreg.sagemaker.metrics_ingest import MetricsIngester
 from modelreg.sagemaker.runtime import RuntimeApi, is_invocation
 from modelreg.serving.model_files import ModelFiles
@@ -110,6 +111,8 @@ def build_app(settings: Settings, store: Store | None = None) -> FrontDoor:
     reconciler = Reconciler(store, settings, backend) if settings.serving else None
     if reconciler is not None:
         signals.endpoint_changed.append(reconciler.wake)
+    recorder = LineageRecorder(store, settings)
+    store.on_commit(recorder.saw_commit)
     ingester = MetricsIngester(store, artifacts) if settings.metrics_ingest else None
     if ingester is not None:
         signals.metrics_pending.append(ingester.wake)
@@ -122,9 +125,11 @@ def build_app(settings: Settings, store: Store | None = None) -> FrontDoor:
             reconciler.start()
         if ingester is not None:
             ingester.start()
+        recorder.start()
         try:
             yield
         finally:
+            recorder.stop()
             if ingester is not None:
                 await ingester.stop()
             if reconciler is not None:

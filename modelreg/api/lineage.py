@@ -20,12 +20,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from modelreg import arns
 from modelreg.api import common
+from modelreg.sagemaker import lineage_backlog
 from modelreg.sagemaker.lineage import package_artifact
 from modelreg.sagemaker.lineage_entities import entity_name, find_by_arn
 from modelreg.sagemaker.lineage_query import MAX_DEPTH, Graph, Vertex, walk
@@ -98,7 +100,9 @@ async def version_lineage(request: Request) -> JSONResponse:
         )
     if not 0 <= depth <= MAX_DEPTH:
         return common.error(400, "depth must be between 0 and 10.")
-    with request.app.state.store.read() as tx:
+    store = request.app.state.store
+    await run_in_threadpool(lineage_backlog.catch_up, store, settings)
+    with store.read() as tx:
         row = tx.get_package_by_arn(arn)
         if row is None:
             return common.error(404, f"ModelPackage {arn} does not exist.")

@@ -2,7 +2,9 @@
 (importing this module registers them: entities in ``lineage_entities``, associations in
 ``lineage_associations``, QueryLineage in ``lineage_query``).
 
-When a version is registered (``on_version_created``, in the registering transaction):
+For each registered version (``record_version_lineage``; a registration only puts the version on
+the lineage backlog, and the rows are recorded before anything reads lineage: see
+``lineage_backlog``):
 
 - the version gets an artifact, ArtifactType ``Model``, whose SourceUri is its ARN (find it with
   ``ListArtifacts(SourceUri=<model package ARN>)``, as with SageMaker; association ends can only
@@ -34,7 +36,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelreg import arns
+from modelreg.aws.auth import Principal
 from modelreg.aws.dispatch import RequestContext
+from modelreg.config import Settings
 from modelreg.sagemaker import (  # noqa: F401  (importing a handler module registers its operations)
     lineage_associations,
     lineage_query,
@@ -53,7 +57,7 @@ from modelreg.sagemaker.lineage_entities import (
     source_key,
     uri_key,
 )
-from modelreg.store.base import AssociationRow, GroupRow, NamedResource, PackageRow, Transaction
+from modelreg.store.base import AssociationRow, GroupRow, NamedResource, PackageRow, Store, Transaction
 
 DATASET_PREFIX = "modelreg:dataset:"
 GIT_COMMIT, GIT_DIRTY, COMMAND = "modelreg:git_commit", "modelreg:git_dirty", "modelreg:command"
@@ -106,6 +110,7 @@ def _package_params(row: PackageRow) -> dict[str, Any]:
 
 def ensure_package_artifact(tx: Transaction, ctx: RequestContext, row: PackageRow) -> NamedResource:
     """A version's artifact, created now if it has none (registered before lineage was recorded)."""
+    record_if_deferred(tx, ctx, row)
     found = package_artifact(tx, row)
     if found is not None:
         return found
@@ -175,10 +180,11 @@ def _named(
     kind: str,
     params: dict[str, Any],
     found: dict[tuple[str, str], NamedResource],
+    now: int,
 ) -> NamedResource:
     """The action or context ``params`` name: from ``found``, or created now."""
     key = (kind, params[NAME_MEMBER[kind]].lower())
-    return found.get(key) or new_named(tx, ctx, kind, params)[0]
+    return found.get(key) or new_named(tx, ctx, kind, params, now=now)[0]
 
 
 def _wanted(body: dict[str, Any]) -> list[_Wanted]:
@@ -220,18 +226,53 @@ def _link(
     return rows
 
 
-def on_version_created(
-    tx: Transaction, ctx: RequestContext, row: PackageRow, group: GroupRow | None = None
+def has_lineage(body: dict[str, Any]) -> bool:
+    """Whether a version with these members has automatic lineage (anything to link)."""
+    return bool(_wanted(body) or (body.get("MetadataProperties") or {}).get("GeneratedBy"))
+
+
+def on_version_created(tx: Transaction, row: PackageRow) -> None:
+    """A version was registered: put it on the lineage backlog if it has lineage to record
+    (``lineage_backlog``; ``record_version_lineage`` writes it later, before anything reads it)."""
+    assert row.id is not None
+    if has_lineage(row.body):
+        tx.defer_lineage(row.id)
+
+
+def registrant(settings: Settings, store: Store, row: PackageRow) -> RequestContext:
+    """The context of the caller who registered ``row`` (its CreatedBy), to record its lineage as
+    that caller."""
+    created_by = row.body.get("CreatedBy") or {}
+    principal = Principal(
+        access_key_id=(created_by.get("IamIdentity") or {}).get("PrincipalId", ""),
+        user_name=created_by.get("UserProfileName", ""),
+        account_id=settings.account_id,
+        region=row.region,
+        service="sagemaker",
+    )
+    return RequestContext(principal, request_id="", settings=settings, store=store)
+
+
+def record_if_deferred(tx: Transaction, ctx: RequestContext, row: PackageRow) -> None:
+    """Record the lineage of ``row`` now if it is on the backlog: before the version is deleted, or
+    a member its lineage derives from changes, or something links to its artifact."""
+    if row.id is not None and row.version is not None and tx.undefer_lineage([row.id]):
+        record_version_lineage(tx, registrant(ctx.settings, ctx.store, row), row)
+
+
+def record_version_lineage(
+    tx: Transaction, registrant: RequestContext, row: PackageRow, group: GroupRow | None = None
 ) -> None:
-    """Record the lineage SageMaker records for a new model package version of ``group`` (see the
-    module docstring), in the transaction that registers it: one lookup for every entity that may
-    exist already, an insert for each shared artifact that does not, one insert for the new rows and
-    one for the associations; nothing at all when there is nothing to link."""
+    """Record the lineage SageMaker records for the model package version ``row`` (see the module
+    docstring) as of its registration: its rows carry its creation time and ``registrant``, the
+    caller who registered it. One lookup for every entity that may exist already, an insert for
+    each shared artifact that does not, one insert for the new rows and one for the associations;
+    nothing at all when there is nothing to link."""
     wanted = _wanted(row.body)
     generated_by = (row.body.get("MetadataProperties") or {}).get("GeneratedBy")
     if not wanted and not generated_by:
         return
-    now = ctx.now_us()
+    ctx, now = registrant, row.created_us
     if group is None and row.group_id is not None:
         group = tx.get_group(row.region, row.name)
     linked = find_by_arn(tx, generated_by) if generated_by and kind_of(generated_by) else None
@@ -243,19 +284,19 @@ def on_version_created(
         *([(ACTION, generator["ActionName"].lower())] if generator else []),
         *([(CONTEXT, context["ContextName"].lower())] if context else []),
     ]
-    found = tx.get_resources(ctx.region, keys)
+    found = tx.get_resources(row.region, keys)
 
     new_rows: list[NamedResource] = []
     shared = _shared_artifacts(tx, ctx, wanted, source_keys, found, now, new_rows)
     upstream = [(ref, "ContributedTo") for ref in shared]
     if linked is not None or generator is not None:
-        upstream.append((linked or _named(tx, ctx, ACTION, generator or {}, found), "Produced"))
-    # a new version: no artifact can have its key yet
+        upstream.append((linked or _named(tx, ctx, ACTION, generator or {}, found, now), "Produced"))
+    # the version is new to lineage: no artifact can have its key yet
     package, package_index = artifact_rows(ctx, _package_params(row), now, package_artifact_key(row))
     tx.insert_resources([*new_rows, package_index, package])
     pairs = [(entity, package, kind) for entity, kind in upstream]
     if context is not None:
-        pairs.append((package, _named(tx, ctx, CONTEXT, context, found), "AssociatedWith"))
+        pairs.append((package, _named(tx, ctx, CONTEXT, context, found, now), "AssociatedWith"))
     tx.insert_associations(_link(ctx, pairs, now))  # one end is new: so are the pairs
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from modelreg.aws.dispatch import RequestContext, operation
 from modelreg.errors import ResourceNotFound, ValidationException
-from modelreg.sagemaker import pagination
+from modelreg.sagemaker import lineage_backlog, pagination
 from modelreg.sagemaker.common import epoch_param_us, us_to_epoch
 from modelreg.sagemaker.lineage_entities import entity_name, entity_type, find_by_arn, require
 from modelreg.store.base import AssociationQuery, AssociationRow, NamedResource, Transaction
@@ -40,7 +40,7 @@ def association_row(
 
 @operation("sagemaker", "AddAssociation")
 def add_association(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.store.write() as tx:
+    with lineage_backlog.writing(ctx) as tx:
         source = require(tx, params["SourceArn"])
         destination = require(tx, params["DestinationArn"])
         row = association_row(ctx, source, destination, params.get("AssociationType"), ctx.now_us())
@@ -55,7 +55,7 @@ def add_association(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
 @operation("sagemaker", "DeleteAssociation")
 def delete_association(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     source, destination = params["SourceArn"], params["DestinationArn"]
-    with ctx.store.write() as tx:
+    with lineage_backlog.writing(ctx) as tx:
         if not tx.delete_association(source, destination):
             raise ResourceNotFound(f"There is no association from {source} to {destination}.")
     return {"SourceArn": source, "DestinationArn": destination}
@@ -84,7 +84,7 @@ def list_associations(ctx: RequestContext, params: dict[str, Any]) -> dict[str, 
         sort_by=params.get("SortBy") or "CreationTime",
         descending=(params.get("SortOrder") or "Descending") == "Descending",
     )
-    with ctx.store.read() as tx:
+    with lineage_backlog.reading(ctx) as tx:
         rows, token = pagination.page(
             params,
             lambda after, n: tx.list_associations(query, after, n),

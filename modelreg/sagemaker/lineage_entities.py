@@ -19,7 +19,7 @@ from typing import Any
 from modelreg import arns
 from modelreg.aws.dispatch import RequestContext, operation
 from modelreg.errors import ResourceNotFound, ValidationException
-from modelreg.sagemaker import named, pagination
+from modelreg.sagemaker import lineage_backlog, named, pagination
 from modelreg.sagemaker.common import epoch_param_us, tag_dict, us_to_epoch
 from modelreg.store.base import DuplicateKey, InvalidCursor, NamedResource, Transaction
 
@@ -233,7 +233,7 @@ def _check_properties(properties: dict[str, Any]) -> None:
 
 @operation("sagemaker", "CreateArtifact")
 def create_artifact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.store.write() as tx:
+    with lineage_backlog.writing(ctx) as tx:
         artifact, created = new_artifact(tx, ctx, params)
         if not created:
             source = params["Source"]
@@ -247,7 +247,7 @@ def create_artifact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
 
 
 def _create_named(ctx: RequestContext, kind: str, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.store.write() as tx:
+    with lineage_backlog.writing(ctx) as tx:
         entity, created = new_named(tx, ctx, kind, params)
         if not created:
             raise ValidationException(f"{_LABEL[kind]} {entity.arn} already exists.")
@@ -278,7 +278,7 @@ def describe_body(resource: NamedResource) -> dict[str, Any]:
 
 @operation("sagemaker", "DescribeArtifact")
 def describe_artifact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.store.read() as tx:
+    with lineage_backlog.reading(ctx) as tx:
         found = find_by_arn(tx, params["ArtifactArn"])
         if found is None or found.kind != ARTIFACT:
             raise not_found(ARTIFACT, params["ArtifactArn"])
@@ -287,13 +287,13 @@ def describe_artifact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, 
 
 @operation("sagemaker", "DescribeAction")
 def describe_action(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.store.read() as tx:
+    with lineage_backlog.reading(ctx) as tx:
         return describe_body(by_name(tx, ctx, ACTION, params["ActionName"], for_update=False))
 
 
 @operation("sagemaker", "DescribeContext")
 def describe_context(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.store.read() as tx:
+    with lineage_backlog.reading(ctx) as tx:
         return describe_body(by_name(tx, ctx, CONTEXT, params["ContextName"], for_update=False))
 
 
@@ -383,7 +383,7 @@ def _summary(resource: NamedResource, members: tuple[str, ...]) -> dict[str, Any
 
 @operation("sagemaker", "ListArtifacts")
 def list_artifacts(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.store.read() as tx:
+    with lineage_backlog.reading(ctx) as tx:
         if params.get("SourceUri"):  # a few rows, through the Source index
             rows = _filtered(artifacts_by_uri(tx, ctx.region, params["SourceUri"]), ARTIFACT, params)
             page, token = _page_by_creation(rows, params)
@@ -396,7 +396,7 @@ def list_artifacts(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
 def _list_named(
     ctx: RequestContext, kind: str, params: dict[str, Any], members: tuple[str, ...]
 ) -> dict[str, Any]:
-    with ctx.store.read() as tx:
+    with lineage_backlog.reading(ctx) as tx:
         page, token = _scanned_page(tx, ctx.region, kind, params)
     return {f"{_LABEL[kind]}Summaries": [_summary(r, members) for r in page], "NextToken": token}
 
@@ -443,7 +443,7 @@ def _apply_update(
 @operation("sagemaker", "UpdateArtifact")
 def update_artifact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     try:
-        with ctx.store.write() as tx:
+        with lineage_backlog.writing(ctx) as tx:
             artifact = find_by_arn(tx, params["ArtifactArn"], for_update=True)
             if artifact is None or artifact.kind != ARTIFACT:
                 raise not_found(ARTIFACT, params["ArtifactArn"])
@@ -464,7 +464,7 @@ def update_artifact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
 
 @operation("sagemaker", "UpdateAction")
 def update_action(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.store.write() as tx:
+    with lineage_backlog.writing(ctx) as tx:
         action = by_name(tx, ctx, ACTION, params["ActionName"])
         _apply_update(ctx, action, params, ("Description", "Status"))
         tx.update_resource(action)
@@ -473,7 +473,7 @@ def update_action(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
 
 @operation("sagemaker", "UpdateContext")
 def update_context(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.store.write() as tx:
+    with lineage_backlog.writing(ctx) as tx:
         context = by_name(tx, ctx, CONTEXT, params["ContextName"])
         _apply_update(ctx, context, params, ("Description",))
         tx.update_resource(context)
@@ -508,7 +508,7 @@ def delete_artifact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
     arn, source = params.get("ArtifactArn"), params.get("Source")
     if not arn and not source:
         raise ValidationException("Either ArtifactArn or Source must be specified.")
-    with ctx.store.write() as tx:
+    with lineage_backlog.writing(ctx) as tx:
         if arn:
             artifact = find_by_arn(tx, arn, for_update=True)
             if artifact is None or artifact.kind != ARTIFACT:
@@ -526,7 +526,7 @@ def delete_artifact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
 
 @operation("sagemaker", "DeleteAction")
 def delete_action(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.store.write() as tx:
+    with lineage_backlog.writing(ctx) as tx:
         action = by_name(tx, ctx, ACTION, params["ActionName"])
         remove(tx, action)
     return {"ActionArn": action.arn}
@@ -534,7 +534,7 @@ def delete_action(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
 
 @operation("sagemaker", "DeleteContext")
 def delete_context(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.store.write() as tx:
+    with lineage_backlog.writing(ctx) as tx:
         context = by_name(tx, ctx, CONTEXT, params["ContextName"])
         remove(tx, context)
     return {"ContextArn": context.arn}

@@ -23,7 +23,7 @@ from typing import Any
 
 from modelreg.aws.dispatch import RequestContext, operation
 from modelreg.errors import ValidationException
-from modelreg.sagemaker import pagination
+from modelreg.sagemaker import lineage_backlog, pagination
 from modelreg.sagemaker.common import epoch_param_us
 from modelreg.sagemaker.lineage_entities import (
     LINEAGE_TYPES,
@@ -204,7 +204,7 @@ def query_lineage(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
     limit = _number(params, "MaxResults", None, 1, 50)
     vertex_filter = VertexFilter.from_params(params.get("Filters"))
     assert depth is not None
-    with ctx.store.read() as tx:
+    with lineage_backlog.reading(ctx) as tx:
         starts = []
         for arn in params.get("StartArns") or []:
             entity = find_by_arn(tx, arn)

@@ -30,6 +30,10 @@ from modelreg.store.base import DuplicateKey, PackageQuery, PackageRow, Transact
 PENDING = "PendingManualApproval"
 # request members that are not part of the stored resource
 _NOT_STORED = {"ClientToken", "Tags"}
+#: UpdateModelPackage members a version's automatic lineage derives from
+LINEAGE_MEMBERS = frozenset(
+    {"InferenceSpecification", "CustomerMetadataProperties", "CustomerMetadataPropertiesToRemove"}
+)
 _SUMMARY_MEMBERS = (
     "ModelPackageName",
     "ModelPackageGroupName",
@@ -186,7 +190,7 @@ def _create_version(
     tx.insert_package(row)
     metrics_ingest.record_sources(tx, row, params, created_us)
     history.record_changes(tx, ctx, arn, None, body, created_us, params)
-    lineage.on_version_created(tx, ctx, row, group)
+    lineage.on_version_created(tx, row)
     promotion.on_create(tx, ctx, group, row, metrics)
     outbox.model_package_changed(tx, ctx, arn, None, body, created_us)
     return arn
@@ -295,6 +299,8 @@ def _update(ctx: RequestContext, params: dict[str, Any], metrics: promotion.Metr
             return str(params["ModelPackageArn"])
         row = get_package(tx, ctx, params["ModelPackageArn"], for_update=True)
         refuse_approval_on_deploy(ctx, params, row.approval_status)
+        if not LINEAGE_MEMBERS.isdisjoint(params):  # its lineage is as it was registered
+            lineage.record_if_deferred(tx, ctx, row)
         before = dict(row.body)
         row.body = apply_update(row, params)
         promotion.check_approval(tx, ctx, row, before, metrics)
@@ -369,6 +375,7 @@ def remove_package(tx: Transaction, ctx: RequestContext, row: PackageRow) -> Non
             f"ModelPackage {row.arn} serves the endpoint(s) {', '.join(serving)}: update or delete "
             "those endpoints first."
         )
+    lineage.record_if_deferred(tx, ctx, row)  # the lineage of a deleted version stays
     tx.delete_tags(row.arn, [k for k, _ in tx.list_tags(row.arn)])
     tx.delete_package_metrics(row.arn)
     tx.delete_package(row.id)

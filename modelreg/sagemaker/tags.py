@@ -7,17 +7,27 @@ uses its group's tags, so tagging one is refused, as SageMaker refuses it.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Any
 
 from modelreg import arns
 from modelreg.aws.dispatch import RequestContext, operation
 from modelreg.errors import ResourceLimitExceeded, ResourceNotFound, ValidationException
-from modelreg.sagemaker import named, pagination
+from modelreg.sagemaker import lineage_backlog, named, pagination
 from modelreg.sagemaker.common import tag_dict, tag_list
 from modelreg.store.base import Transaction
 
 MAX_TAGS = 50
 LINEAGE_KINDS = ("artifact", "action", "context")  # lineage entities (associations take no tags)
+
+
+def _opening(ctx: RequestContext, arn_text: str, write: bool) -> AbstractContextManager[Transaction]:
+    """The transaction to tag ``arn_text`` in: for a lineage entity, one that sees every version's
+    lineage (the entity may be a version's artifact not recorded yet)."""
+    parsed = arns.parse(arn_text)
+    if parsed is not None and parsed.resource_type in LINEAGE_KINDS:
+        return lineage_backlog.writing(ctx) if write else lineage_backlog.reading(ctx)
+    return ctx.store.write() if write else ctx.store.read()
 
 
 def _taggable_arn(tx: Transaction, arn_text: str) -> str:
@@ -51,7 +61,7 @@ def _taggable_arn(tx: Transaction, arn_text: str) -> str:
 @operation("sagemaker", "AddTags", inline=True)
 def add_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     tags = tag_dict(params["Tags"])
-    with ctx.store.write() as tx:
+    with _opening(ctx, params["ResourceArn"], write=True) as tx:
         arn = _taggable_arn(tx, params["ResourceArn"])
         existing = {k for k, _ in tx.list_tags(arn)}
         if len(existing | set(tags)) > MAX_TAGS:
@@ -64,7 +74,7 @@ def add_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
 
 @operation("sagemaker", "ListTags", inline=True)
 def list_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.store.read() as tx:
+    with _opening(ctx, params["ResourceArn"], write=False) as tx:
         arn = _taggable_arn(tx, params["ResourceArn"])
         rows, token = pagination.page(
             params,
@@ -78,7 +88,7 @@ def list_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
 
 @operation("sagemaker", "DeleteTags", inline=True)
 def delete_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    with ctx.store.write() as tx:
+    with _opening(ctx, params["ResourceArn"], write=True) as tx:
         arn = _taggable_arn(tx, params["ResourceArn"])
         tx.delete_tags(arn, params["TagKeys"])
     return {}

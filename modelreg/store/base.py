@@ -558,6 +558,26 @@ class LineageTransaction(Protocol):
 
     def get_association(self, source_arn: str, destination_arn: str) -> AssociationRow | None: ...
 
+    def defer_lineage(self, package_id: int) -> None:
+        """Put a version on the lineage backlog: its automatic lineage is to be recorded later."""
+
+    def last_deferred_lineage(self) -> int | None:
+        """The newest package id on the lineage backlog, None when it is empty (one index probe)."""
+
+    def count_deferred_lineage(self) -> int:
+        """How many versions are on the lineage backlog."""
+
+    def deferred_lineage(self, limit: int, *, up_to: int | None = None) -> list[PackageRow]:
+        """At most ``limit`` versions on the lineage backlog (with package ids up to ``up_to``, if
+        given), oldest first. In a write transaction on PostgreSQL their backlog rows are locked:
+        with ``up_to``, waiting for those another transaction holds (a reader catching up must find
+        them recorded, or record them); without, skipping them (concurrent background recorders
+        take disjoint batches)."""
+
+    def undefer_lineage(self, package_ids: Sequence[int]) -> int:
+        """Take versions off the lineage backlog; how many were on it. The one transaction that
+        takes a version off (the others wait for it, then find it gone) records its lineage."""
+
     def delete_association(self, source_arn: str, destination_arn: str) -> bool:
         """Remove one association; False if there was none."""
 

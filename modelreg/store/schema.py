@@ -279,3 +279,12 @@ lineage_associations = sa.Table(
     sa.Column("body", sa.Text, nullable=False),
     sa.Index(None, "destination_arn"),
 )
+
+#: Versions whose automatic lineage (``modelreg.sagemaker.lineage``) is not recorded yet: a
+#: registration adds its package id here instead of writing its lineage rows, which are recorded
+#: later in batches, and always before anything reads or changes lineage.
+lineage_backlog = sa.Table(
+    "lineage_backlog",
+    metadata,
+    sa.Column("package_id", sa.Integer, primary_key=True, autoincrement=False),
+)

@@ -15,7 +15,14 @@ from sqlalchemy.engine import Connection
 from modelreg.json_text import dumps
 from modelreg.store import schema
 from modelreg.store import sql_fast as fast
-from modelreg.store.base import AssociationQuery, AssociationRow, Cursor, DuplicateKey, NamedResource
+from modelreg.store.base import (
+    AssociationQuery,
+    AssociationRow,
+    Cursor,
+    DuplicateKey,
+    NamedResource,
+    PackageRow,
+)
 from modelreg.store.sql_events import GET_RESOURCE
 from modelreg.store.sql_rows import cursor_params, from_row, keyset, resource_values
 
@@ -28,6 +35,15 @@ _IN_CHUNK = 500  # ARNs per IN (...) list
 _INSERT_RESOURCES = R.insert()
 _INSERT_ASSOCIATIONS = L.insert()
 _GET = L.select().where(L.c.source_arn == _b("src"), L.c.destination_arn == _b("dst"))
+
+B = schema.lineage_backlog
+P = schema.model_packages
+_DEFER = B.insert()
+_LAST_DEFERRED = sa.select(sa.func.max(B.c.package_id))
+_COUNT_DEFERRED = sa.select(sa.func.count()).select_from(B)
+_DEFERRED = sa.select(P).join(B, B.c.package_id == P.c.id).order_by(B.c.package_id).limit(_b("limit"))
+_DEFERRED_UP_TO = _DEFERRED.where(B.c.package_id <= _b("up_to"))
+_UNDEFER_ONE = B.delete().where(B.c.package_id == _b("pid"))
 
 _KEYS_PER_LOOKUP = 8  # (kind, name) pairs per get_resources statement
 
@@ -136,6 +152,7 @@ class LineageQueries:
     """``LineageTransaction`` (see ``modelreg.store.base``) over ``self.conn``; mixed into SqlTransaction."""
 
     conn: Connection
+    _lock_rows: bool
 
     def _insert_ignoring_conflicts(self, table: sa.Table) -> Any:
         return _insert_ignoring_conflicts(self.conn.dialect.name, table.name)
@@ -261,6 +278,32 @@ class LineageQueries:
         if query.sort_by == "SourceArn":
             return [row.source_arn, row.destination_arn]
         return [key[query.sort_by], row.source_arn, row.destination_arn]
+
+    def defer_lineage(self, package_id: int) -> None:
+        fast.run(self.conn, _DEFER, {"package_id": package_id})
+
+    def last_deferred_lineage(self) -> int | None:
+        return fast.run(self.conn, _LAST_DEFERRED, {}).scalar()
+
+    def count_deferred_lineage(self) -> int:
+        return int(fast.run(self.conn, _COUNT_DEFERRED, {}).scalar_one())
+
+    def deferred_lineage(self, limit: int, *, up_to: int | None = None) -> list[PackageRow]:
+        stmt, params = _DEFERRED, {"limit": limit}
+        if up_to is not None:
+            stmt, params = _DEFERRED_UP_TO, {"limit": limit, "up_to": up_to}
+        if self._lock_rows:
+            stmt = stmt.with_for_update(of=B, skip_locked=up_to is None)
+        return [from_row(PackageRow, r) for r in self.conn.execute(stmt, params)]
+
+    def undefer_lineage(self, package_ids: Sequence[int]) -> int:
+        if len(package_ids) == 1:
+            return fast.run(self.conn, _UNDEFER_ONE, {"pid": package_ids[0]}).rowcount
+        done = 0
+        for start in range(0, len(package_ids), _IN_CHUNK):
+            chunk = list(package_ids[start : start + _IN_CHUNK])
+            done += self.conn.execute(B.delete().where(B.c.package_id.in_(chunk))).rowcount
+        return done
 
     def associations_from(self, arns: Sequence[str], limit: int) -> list[AssociationRow]:
         return self._edges(L.c.source_arn, arns, limit)

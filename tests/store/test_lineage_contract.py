@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
+from modelreg.store import open_store
 from modelreg.store.base import AssociationQuery, AssociationRow, DuplicateKey, NamedResource
 from modelreg.store.sql import SqlStore
+from tests.store.test_contract import add_version, make_group
 
 PREFIX = "arn:aws:sagemaker:us-east-1:123456789012:"
 DATA = PREFIX + "artifact/d1"
@@ -266,3 +269,84 @@ def test_resources_of_a_kind_page_by_keyset_in_either_order(store: SqlStore) -> 
     assert pages(by_name=True, descending=True) == [["d", "c"], ["b", "a"]]
     assert pages(after=20, before=30) == [["a", "c"], ["b"]]  # bounds included
     assert pages(after=21, descending=True) == [["b"]]
+
+
+# --------------------------------------------------------------------------- the lineage backlog
+
+
+def _deferred_versions(store: SqlStore, count: int) -> list[int]:
+    group = make_group(store, "backlog")
+    ids = []
+    for n in range(count):
+        row = add_version(store, group, 1000 + n)
+        assert row.id is not None
+        with store.write() as tx:
+            tx.defer_lineage(row.id)
+        ids.append(row.id)
+    return ids
+
+
+def test_the_lineage_backlog_gives_versions_oldest_first_until_taken_off(store: SqlStore) -> None:
+    with store.read() as tx:
+        assert (tx.last_deferred_lineage(), tx.count_deferred_lineage()) == (None, 0)
+    ids = _deferred_versions(store, 5)
+    with store.read() as tx:
+        assert (tx.last_deferred_lineage(), tx.count_deferred_lineage()) == (ids[-1], 5)
+        assert [r.id for r in tx.deferred_lineage(3)] == ids[:3]
+        assert [r.version for r in tx.deferred_lineage(10, up_to=ids[1])] == [1, 2]
+    with store.write() as tx:
+        assert tx.undefer_lineage([ids[0]]) == 1
+        assert tx.undefer_lineage([ids[0]]) == 0  # taken once
+        assert tx.undefer_lineage(ids[1:3]) == 2
+    with store.read() as tx:
+        assert [r.id for r in tx.deferred_lineage(10)] == ids[3:]
+        assert tx.count_deferred_lineage() == 2
+
+
+def _waiting_for_a_lock(store: SqlStore) -> bool:
+    with store.read() as tx:
+        waiting = tx.conn.exec_driver_sql("SELECT count(*) FROM pg_locks WHERE NOT granted").scalar()
+    return bool(waiting)
+
+
+def test_concurrent_recorders_take_disjoint_batches_and_a_reader_waits_for_them(
+    postgres_database: str,
+) -> None:
+    """PostgreSQL: a background batch skips rows another transaction holds; a catch-up batch
+    (``up_to``) waits for that transaction and then finds the rows it took off gone."""
+    store = open_store(postgres_database)
+    assert isinstance(store, SqlStore)
+    try:
+        ids = _deferred_versions(store, 4)
+        holding, release = threading.Event(), threading.Event()
+        waited: list[list[int | None]] = []
+
+        def first_recorder() -> None:
+            with store.write() as tx:
+                taken = [r.id for r in tx.deferred_lineage(2)]
+                assert taken == ids[:2]
+                tx.undefer_lineage([i for i in taken if i is not None])
+                holding.set()
+                release.wait(10)
+
+        def catching_up() -> None:
+            with store.write() as tx:
+                waited.append([r.id for r in tx.deferred_lineage(10, up_to=ids[-1])])
+
+        first = threading.Thread(target=first_recorder)
+        first.start()
+        assert holding.wait(10)
+        with store.write() as tx:
+            assert [r.id for r in tx.deferred_lineage(10)] == ids[2:]  # skips the held rows
+        reader = threading.Thread(target=catching_up)
+        reader.start()
+        deadline = time.monotonic() + 10
+        while not _waiting_for_a_lock(store) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _waiting_for_a_lock(store) and not waited  # it waits for the first recorder
+        release.set()
+        first.join(10)
+        reader.join(10)
+        assert waited == [ids[2:]]
+    finally:
+        store.close()
