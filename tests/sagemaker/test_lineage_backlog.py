@@ -147,4 +147,3 @@ def test_the_recorder_waits_for_quiet_or_a_long_backlog(store: SqlStore) -> None
     quiet = LineageRecorder(store, Settings(), quiet_seconds=0, max_backlog=1000)
     assert quiet.run_once() == 2
     assert _recorded(store, arns) == [True, True]
-
