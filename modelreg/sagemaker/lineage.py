@@ -2,7 +2,7 @@
 (importing this module registers them: entities in ``lineage_entities``, associations in
 ``lineage_associations``, QueryLineage in ``lineage_query``).
 
-For each registered version (``record_version_lineage``; a registration only puts the version on
+For each registered version (``record_lineage``; a registration only puts the version on
 the lineage backlog, and the rows are recorded before anything reads lineage: see
 ``lineage_backlog``):
 
@@ -121,32 +121,6 @@ def ensure_package_artifact(tx: Transaction, ctx: RequestContext, row: PackageRo
     return artifact_ref(index)
 
 
-def _shared_artifacts(
-    tx: Transaction,
-    ctx: RequestContext,
-    wanted: list[_Wanted],
-    keys: list[tuple[str, str]],
-    found: dict[tuple[str, str], NamedResource],
-    now: int,
-    new_rows: list[NamedResource],
-) -> list[NamedResource]:
-    """The artifacts of ``wanted`` (enough of each to associate it), given their Source index
-    ``keys`` and the index rows ``found`` already; for each one missing, its Source index row is
-    claimed now (a concurrent registration may get there first: then its artifact is used) and its
-    row added to ``new_rows``."""
-    refs = []
-    for want, key in zip(wanted, keys, strict=True):
-        index = found.get(key)
-        if index is None:
-            artifact, index_row = artifact_rows(ctx, want.params(), now, key[1])
-            index, created = tx.insert_resource_if_absent(index_row)
-            if created:
-                new_rows.append(artifact)
-            found[key] = index
-        refs.append(artifact_ref(index))
-    return refs
-
-
 def _slug(text: str, limit: int) -> str:
     return re.sub(r"[^a-zA-Z0-9]+", "-", text).strip("-")[:limit].strip("-")
 
@@ -182,9 +156,11 @@ def _named(
     found: dict[tuple[str, str], NamedResource],
     now: int,
 ) -> NamedResource:
-    """The action or context ``params`` name: from ``found``, or created now."""
+    """The action or context ``params`` name: from ``found``, or created now (and added to it)."""
     key = (kind, params[NAME_MEMBER[kind]].lower())
-    return found.get(key) or new_named(tx, ctx, kind, params, now=now)[0]
+    if key not in found:
+        found[key] = new_named(tx, ctx, kind, params, now=now)[0]
+    return found[key]
 
 
 def _wanted(body: dict[str, Any]) -> list[_Wanted]:
@@ -226,16 +202,16 @@ def _link(
     return rows
 
 
-def has_lineage(body: dict[str, Any]) -> bool:
+def _has_lineage(body: dict[str, Any]) -> bool:
     """Whether a version with these members has automatic lineage (anything to link)."""
     return bool(_wanted(body) or (body.get("MetadataProperties") or {}).get("GeneratedBy"))
 
 
 def on_version_created(tx: Transaction, row: PackageRow) -> None:
     """A version was registered: put it on the lineage backlog if it has lineage to record
-    (``lineage_backlog``; ``record_version_lineage`` writes it later, before anything reads it)."""
+    (``lineage_backlog``; ``record_lineage`` writes it later, before anything reads it)."""
     assert row.id is not None
-    if has_lineage(row.body):
+    if _has_lineage(row.body):
         tx.defer_lineage(row.id)
 
 
@@ -257,47 +233,105 @@ def record_if_deferred(tx: Transaction, ctx: RequestContext, row: PackageRow) ->
     """Record the lineage of ``row`` now if it is on the backlog: before the version is deleted, or
     a member its lineage derives from changes, or something links to its artifact."""
     if row.id is not None and row.version is not None and tx.undefer_lineage([row.id]):
-        record_version_lineage(tx, registrant(ctx.settings, ctx.store, row), row)
+        record_lineage(tx, ctx.settings, ctx.store, [row])
 
 
-def record_version_lineage(
-    tx: Transaction, registrant: RequestContext, row: PackageRow, group: GroupRow | None = None
-) -> None:
-    """Record the lineage SageMaker records for the model package version ``row`` (see the module
-    docstring) as of its registration: its rows carry its creation time and ``registrant``, the
-    caller who registered it. One lookup for every entity that may exist already, an insert for
-    each shared artifact that does not, one insert for the new rows and one for the associations;
-    nothing at all when there is nothing to link."""
+@dataclass
+class _Plan:
+    """What one version's lineage links, before the entities it shares are looked up."""
+
+    row: PackageRow
+    registrant: RequestContext
+    wanted: list[_Wanted]
+    source_keys: list[tuple[str, str]]
+    linked: NamedResource | None
+    generator: dict[str, Any] | None
+    context: dict[str, Any] | None
+
+    def lookups(self) -> list[tuple[str, str]]:
+        """The (kind, name) keys of the entities it links that may exist already."""
+        return [
+            *self.source_keys,
+            *([(ACTION, self.generator["ActionName"].lower())] if self.generator else []),
+            *([(CONTEXT, self.context["ContextName"].lower())] if self.context else []),
+        ]
+
+
+def _plan(
+    tx: Transaction, settings: Settings, store: Store, row: PackageRow, group: GroupRow | None
+) -> _Plan | None:
     wanted = _wanted(row.body)
     generated_by = (row.body.get("MetadataProperties") or {}).get("GeneratedBy")
     if not wanted and not generated_by:
-        return
-    ctx, now = registrant, row.created_us
-    if group is None and row.group_id is not None:
-        group = tx.get_group(row.region, row.name)
+        return None
     linked = find_by_arn(tx, generated_by) if generated_by and kind_of(generated_by) else None
-    generator = _generator_params(generated_by) if generated_by and linked is None else None
-    context = _group_context_params(group) if group is not None else None
-    source_keys = [(SOURCE_INDEX, source_key(w.uri, w.source_types)) for w in wanted]
-    keys = [
-        *source_keys,
-        *([(ACTION, generator["ActionName"].lower())] if generator else []),
-        *([(CONTEXT, context["ContextName"].lower())] if context else []),
-    ]
-    found = tx.get_resources(row.region, keys)
+    return _Plan(
+        row=row,
+        registrant=registrant(settings, store, row),
+        wanted=wanted,
+        source_keys=[(SOURCE_INDEX, source_key(w.uri, w.source_types)) for w in wanted],
+        linked=linked,
+        generator=_generator_params(generated_by) if generated_by and linked is None else None,
+        context=_group_context_params(group) if group is not None else None,
+    )
 
-    new_rows: list[NamedResource] = []
-    shared = _shared_artifacts(tx, ctx, wanted, source_keys, found, now, new_rows)
-    upstream = [(ref, "ContributedTo") for ref in shared]
-    if linked is not None or generator is not None:
-        upstream.append((linked or _named(tx, ctx, ACTION, generator or {}, found, now), "Produced"))
-    # the version is new to lineage: no artifact can have its key yet
-    package, package_index = artifact_rows(ctx, _package_params(row), now, package_artifact_key(row))
-    tx.insert_resources([*new_rows, package_index, package])
-    pairs = [(entity, package, kind) for entity, kind in upstream]
-    if context is not None:
-        pairs.append((package, _named(tx, ctx, CONTEXT, context, found, now), "AssociatedWith"))
-    tx.insert_associations(_link(ctx, pairs, now))  # one end is new: so are the pairs
+
+def _claim_artifacts(
+    tx: Transaction, plans: list[_Plan], found: dict[tuple[str, str], NamedResource]
+) -> list[NamedResource]:
+    """Create the shared artifacts ``plans`` want that ``found`` lacks: claim their Source index
+    rows in one statement (another transaction may get there first: then its artifact is used) and
+    add them to ``found``; the artifact rows of those claimed, to insert."""
+    wanted: dict[tuple[str, str], tuple[NamedResource, NamedResource]] = {}
+    for plan in plans:
+        for want, key in zip(plan.wanted, plan.source_keys, strict=True):
+            if key not in found and key not in wanted:
+                wanted[key] = artifact_rows(plan.registrant, want.params(), plan.row.created_us, key[1])
+    if not wanted:
+        return []
+    region = plans[0].row.region
+    claimed = tx.insert_resources_if_absent([index for _, index in wanted.values()])
+    taken_by_others = [key for key in wanted if key not in claimed]
+    found.update(tx.get_resources(region, taken_by_others))
+    found.update({key: wanted[key][1] for key in claimed})
+    return [wanted[key][0] for key in claimed]
+
+
+def record_lineage(tx: Transaction, settings: Settings, store: Store, rows: list[PackageRow]) -> None:
+    """Record the lineage SageMaker records for the model package versions ``rows`` (see the module
+    docstring) as of their registration: each one's rows carry its creation time and its registrant.
+    A few statements for the whole batch: one lookup of the entities that may exist already, one
+    claim of the shared artifacts that do not, one insert of the new rows and one of the
+    associations; nothing at all for a version with nothing to link."""
+    groups: dict[tuple[str, str], GroupRow | None] = {}
+    by_region: dict[str, list[_Plan]] = {}
+    for row in rows:
+        if row.group_id is not None and (row.region, row.name) not in groups:
+            groups[(row.region, row.name)] = tx.get_group(row.region, row.name)
+        plan = _plan(tx, settings, store, row, groups.get((row.region, row.name)))
+        if plan is not None:
+            by_region.setdefault(row.region, []).append(plan)
+    for plans in by_region.values():
+        found = tx.get_resources(plans[0].row.region, [k for plan in plans for k in plan.lookups()])
+        new_rows = _claim_artifacts(tx, plans, found)
+        associations: list[AssociationRow] = []
+        for plan in plans:
+            ctx, now = plan.registrant, plan.row.created_us
+            upstream = [(artifact_ref(found[key]), "ContributedTo") for key in plan.source_keys]
+            if plan.linked is not None or plan.generator is not None:
+                action = plan.linked or _named(tx, ctx, ACTION, plan.generator or {}, found, now)
+                upstream.append((action, "Produced"))
+            # the version is new to lineage: no artifact can have its key yet
+            package, index = artifact_rows(
+                ctx, _package_params(plan.row), now, package_artifact_key(plan.row)
+            )
+            new_rows += [index, package]
+            pairs = [(entity, package, kind) for entity, kind in upstream]
+            if plan.context is not None:
+                pairs.append((package, _named(tx, ctx, CONTEXT, plan.context, found, now), "AssociatedWith"))
+            associations += _link(ctx, pairs, now)  # one end is new: so are the pairs
+        tx.insert_resources(new_rows)
+        tx.insert_associations(associations)
 
 
 def on_change_live(tx: Transaction, ctx: RequestContext, endpoint: NamedResource) -> None:

@@ -4,7 +4,7 @@ Registering a version writes one row for its lineage: its package id on the back
 (``lineage_backlog``, in the registering transaction, so it survives a crash). The lineage rows
 themselves (the version's artifact and its Source index row, a model data artifact and its index
 row, three associations: about 20 of the 44 database pages a registration wrote) are recorded by
-``lineage.record_version_lineage``, exactly as they would have been at registration (the version's
+``lineage.record_lineage``, exactly as they would have been at registration (the version's
 creation time, its creator), at the first of these moments:
 
 - before anything reads or changes lineage: every lineage handler opens its transaction through
@@ -30,7 +30,7 @@ from collections.abc import Iterator
 
 from modelreg.aws.dispatch import NeedsThread, RequestContext
 from modelreg.config import Settings
-from modelreg.store.base import GroupRow, Store, Transaction
+from modelreg.store.base import Store, Transaction
 
 log = logging.getLogger("modelreg.lineage")
 
@@ -51,18 +51,12 @@ def record_batch(
     """Record the lineage of at most ``limit`` versions from the backlog (package ids up to
     ``up_to`` if given, see ``Transaction.deferred_lineage``) and take them off it; how many."""
     # lineage imports the entity handlers, which import this module: import it when first needed
-    from modelreg.sagemaker.lineage import record_version_lineage, registrant
+    from modelreg.sagemaker.lineage import record_lineage
 
     rows = tx.deferred_lineage(limit, up_to=up_to)
-    if not rows:
-        return 0
-    tx.undefer_lineage([row.id for row in rows if row.id is not None])
-    groups: dict[tuple[str, str], GroupRow | None] = {}
-    for row in rows:
-        key = (row.region, row.name)
-        if key not in groups:
-            groups[key] = tx.get_group(row.region, row.name)
-        record_version_lineage(tx, registrant(settings, store, row), row, groups[key])
+    if rows:
+        tx.undefer_lineage([row.id for row in rows if row.id is not None])
+        record_lineage(tx, settings, store, rows)
     return len(rows)
 
 

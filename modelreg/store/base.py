@@ -532,6 +532,11 @@ class LineageTransaction(Protocol):
         """Insert resources known to be new in one statement (ids are not filled in);
         ``DuplicateKey`` if a name is taken after all."""
 
+    def insert_resources_if_absent(self, resources: Sequence[NamedResource]) -> set[tuple[str, str]]:
+        """Insert those of ``resources`` (all of one region, distinct keys, each with an ARN of its
+        own) whose (region, kind, name) is free; the (kind, name) keys inserted (ids are not filled
+        in). As with ``insert_resource_if_absent``, a collision leaves the transaction usable."""
+
     def page_resources(
         self,
         region: str,

@@ -76,6 +76,13 @@ def _insert_ignoring_conflicts(dialect_name: str, table_name: str) -> Any:
     return dialect.insert(table).on_conflict_do_nothing().returning(first_key)
 
 
+@cache
+def _insert_skipping_conflicts(dialect_name: str) -> Any:
+    """``INSERT INTO named_resources ... ON CONFLICT DO NOTHING``, for many rows at a time."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return dialect.insert(R).on_conflict_do_nothing()
+
+
 #: sortable columns of ListAssociations (types may be NULL: they sort as "")
 _SORT_COLUMNS: dict[str, sa.ColumnElement[Any]] = {
     "CreationTime": L.c.created_us,
@@ -192,6 +199,19 @@ class LineageQueries:
             fast.run_many(self.conn, _INSERT_RESOURCES, [resource_values(r) for r in resources])
         except sa.exc.IntegrityError as exc:
             raise DuplicateKey(resources[0].name) from exc
+
+    def insert_resources_if_absent(self, resources: Sequence[NamedResource]) -> set[tuple[str, str]]:
+        if not resources:
+            return set()
+        fast.run_many(
+            self.conn,
+            _insert_skipping_conflicts(self.conn.dialect.name),
+            [resource_values(r) for r in resources],
+        )
+        # each row's ARN is its own: where the stored row has it, this insert made the row
+        arns = {(r.kind, r.name): r.arn for r in resources}
+        stored = self.get_resources(resources[0].region, list(arns))
+        return {key for key, row in stored.items() if row.arn == arns[key]}
 
     def insert_association(self, row: AssociationRow) -> bool:
         return self.conn.execute(self._insert_ignoring_conflicts(L), _values(row)).scalar() is not None

@@ -132,6 +132,16 @@ def test_registration_only_puts_the_version_on_the_backlog(store: SqlStore) -> N
     assert _recorded(store, arns) == [True, True, True]
     with store.read() as tx:
         assert tx.count_deferred_lineage() == 0
+        # recorded in one batch, the three share one image and one model data artifact
+        rows = [tx.get_package_by_arn(arn) for arn in arns]
+        artifacts = [package_artifact(tx, row) for row in rows if row is not None]
+        edges = tx.associations_to([a.arn for a in artifacts if a is not None], 100)
+    assert len(edges) == 6
+    assert sorted({(e.source_type, e.association_type) for e in edges}) == [
+        ("Image", "ContributedTo"),
+        ("ModelData", "ContributedTo"),
+    ]
+    assert len({e.source_arn for e in edges}) == 2
 
 
 def test_the_recorder_waits_for_quiet_or_a_long_backlog(store: SqlStore) -> None:

@@ -271,6 +271,27 @@ def test_resources_of_a_kind_page_by_keyset_in_either_order(store: SqlStore) -> 
     assert pages(after=21, descending=True) == [["b"]]
 
 
+def test_insert_many_if_absent_inserts_the_free_keys_and_leaves_the_taken_ones(store: SqlStore) -> None:
+    def row(name: str, arn: str) -> NamedResource:
+        return NamedResource("us-east-1", "artifact-source", name, arn, 100, {"ArtifactType": "Image"})
+
+    with store.write() as tx:
+        assert tx.insert_resources_if_absent([row("a", PREFIX + "artifact/first")]) == {
+            ("artifact-source", "a")
+        }
+        inserted = tx.insert_resources_if_absent(
+            [row("a", PREFIX + "artifact/second"), row("b", PREFIX + "artifact/b")]
+        )
+        assert inserted == {("artifact-source", "b")}
+        assert tx.insert_resources_if_absent([]) == set()
+    with store.read() as tx:
+        found = tx.get_resources("us-east-1", [("artifact-source", "a"), ("artifact-source", "b")])
+        assert {k[1]: r.arn for k, r in found.items()} == {
+            "a": PREFIX + "artifact/first",
+            "b": PREFIX + "artifact/b",
+        }
+
+
 # --------------------------------------------------------------------------- the lineage backlog
 
 
