@@ -21,15 +21,16 @@ from typing import Any
 import orjson
 
 _standard = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_standard_sorted = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode
 _SURROGATE_ESCAPES = (b"\\ud8", b"\\ud9", b"\\uda", b"\\udb", b"\\udc", b"\\udd", b"\\ude", b"\\udf")
 
 
-def dumps_bytes(value: Any) -> bytes:
-    """``value`` as compact UTF-8 JSON (keys in their order, non-ASCII as is)."""
+def dumps_bytes(value: Any, *, sort_keys: bool = False) -> bytes:
+    """``value`` as compact UTF-8 JSON (keys in their order, or sorted; non-ASCII as is)."""
     try:
-        return orjson.dumps(value)
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else None)
     except orjson.JSONEncodeError:
-        return _standard(value).encode()
+        return (_standard_sorted if sort_keys else _standard)(value).encode()
 
 
 def dumps(value: Any) -> str:

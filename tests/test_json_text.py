@@ -24,6 +24,9 @@ def test_written_json_is_the_standard_librarys(value: object) -> None:
     assert json_text.dumps(value) == expected
     assert json_text.dumps_bytes(value) == expected.encode()
     assert json.loads(json_text.dumps(value)) == value
+    unordered = {"zeta": {"b": 1, "a": [value]}, **value}  # keys out of order, at two depths
+    expected_sorted = json.dumps(unordered, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    assert json_text.dumps_bytes(unordered, sort_keys=True) == expected_sorted.encode()
 
 
 @pytest.mark.parametrize(

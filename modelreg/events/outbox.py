@@ -13,8 +13,8 @@ duplicates by.
 
 from __future__ import annotations
 
+import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from modelreg.aws.dispatch import RequestContext
@@ -29,7 +29,7 @@ _TIME_MEMBERS = ("CreationTime", "LastModifiedTime")
 
 def iso_time(epoch_seconds: float) -> str:
     """EventBridge's time format: ``2021-02-24T17:00:14Z``."""
-    return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_seconds))
 
 
 def emit(

@@ -14,6 +14,7 @@ from modelreg import arns
 from modelreg.aws.dispatch import RequestContext, operation
 from modelreg.errors import ConflictException, ValidationException
 from modelreg.events import outbox
+from modelreg.json_text import dumps_bytes
 from modelreg.sagemaker import history, lineage, metrics_ingest, pagination, promotion
 from modelreg.sagemaker.common import (
     epoch_param_us,
@@ -60,8 +61,20 @@ _BATCH_SUMMARY_MEMBERS = (
 
 
 def request_digest(params: dict[str, Any]) -> str:
-    canonical = json.dumps({k: v for k, v in params.items() if k != "ClientToken"}, sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """What a ClientToken is remembered with: the SHA-256 of the request's other members."""
+    return hashlib.sha256(dumps_bytes(_digested(params), sort_keys=True)).hexdigest()
+
+
+def _digested(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if k != "ClientToken"}
+
+
+def _same_request(digest: str, params: dict[str, Any]) -> bool:
+    if digest == request_digest(params):
+        return True
+    # tokens remembered before 2026-11-27 have the digest of the standard library's JSON text
+    legacy = json.dumps(_digested(params), sort_keys=True)
+    return digest == hashlib.sha256(legacy.encode()).hexdigest()
 
 
 def replay_client_token(tx: Transaction, ctx: RequestContext, params: dict[str, Any]) -> str | None:
@@ -75,7 +88,7 @@ def replay_client_token(tx: Transaction, ctx: RequestContext, params: dict[str, 
     if seen is None:
         return None
     digest, result = seen
-    if digest != request_digest(params):
+    if not _same_request(digest, params):
         raise ValidationException(
             f"ClientToken {token} was already used with different parameters; "
             "use a new token for a new request."
