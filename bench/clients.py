@@ -92,6 +92,10 @@ class SageMakerClient:
     def describe(self, ref: str) -> None:
         self.sm.describe_model_package(ModelPackageName=ref)
 
+    def read_lineage(self) -> None:
+        """One lineage read (modelreg first records the lineage of the versions waiting for it)."""
+        self.sm.list_artifacts(SourceUri="s3://bench-models/none", MaxResults=1)
+
     def describe_body(self, ref: str) -> dict[str, Any]:
         body = self.sm.describe_model_package(ModelPackageName=ref)
         body.pop("ResponseMetadata", None)

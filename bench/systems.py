@@ -96,6 +96,15 @@ class Running:
     db_cpu: Callable[[], float] | None = None  # CPU of a database that runs outside the server
 
     @property
+    def defers_lineage(self) -> bool:
+        """modelreg records a version's lineage after its registration (a lineage read catches up)."""
+        return self.system.startswith("modelreg")
+
+    def cpu_seconds(self) -> float:
+        """Server CPU plus database CPU (when the database is a separate process) so far."""
+        return self.server.cpu_seconds() + (self.db_cpu() if self.db_cpu else 0.0)
+
+    @property
     def url(self) -> str:
         return self.server.url
 

@@ -157,3 +157,19 @@ def test_the_recorder_waits_for_quiet_or_a_long_backlog(store: SqlStore) -> None
     quiet = LineageRecorder(store, Settings(), quiet_seconds=0, max_backlog=1000)
     assert quiet.run_once() == 2
     assert _recorded(store, arns) == [True, True]
+
+
+def test_tagging_a_lineage_entity_with_versions_waiting_records_them(sm, unique) -> None:
+    """Tags are answered on the event loop; with versions on the backlog the call moves to a thread
+    to record them first, and both the tags and the waiting version's lineage are there."""
+    sm.create_model_package_group(ModelPackageGroupName=unique)
+    first = sm.create_model_package(
+        ModelPackageGroupName=unique, InferenceSpecification=_spec(f"s3://m/{unique}/1/model.tar.gz")
+    )["ModelPackageArn"]
+    [artifact] = sm.list_artifacts(SourceUri=first)["ArtifactSummaries"]
+    second = sm.create_model_package(
+        ModelPackageGroupName=unique, InferenceSpecification=_spec(f"s3://m/{unique}/2/model.tar.gz")
+    )["ModelPackageArn"]
+    sm.add_tags(ResourceArn=artifact["ArtifactArn"], Tags=[{"Key": "reviewed", "Value": "yes"}])
+    assert sm.list_tags(ResourceArn=artifact["ArtifactArn"])["Tags"] == [{"Key": "reviewed", "Value": "yes"}]
+    assert _model_data_of(sm, second) == [f"s3://m/{unique}/2/model.tar.gz"]
