@@ -41,8 +41,22 @@ def get_group(
     name, region = group_name_and_region(ctx, name_or_arn)
     group = tx.get_group(region, name, for_update=for_update)
     if group is None:
-        raise ValidationException(f"ModelPackageGroup {group_arn(ctx, name, region)} does not exist.")
+        raise _no_group(ctx, name, region)
     return group
+
+
+def take_next_version(tx: Transaction, ctx: RequestContext, name_or_arn: str) -> GroupRow:
+    """The group named (or ARN'd) by the caller with its next version number taken (see
+    ``Transaction.next_version_of``), or SageMaker's "does not exist" error."""
+    name, region = group_name_and_region(ctx, name_or_arn)
+    group = tx.next_version_of(region, name, ctx.now_us())
+    if group is None:
+        raise _no_group(ctx, name, region)
+    return group
+
+
+def _no_group(ctx: RequestContext, name: str, region: str) -> ValidationException:
+    return ValidationException(f"ModelPackageGroup {group_arn(ctx, name, region)} does not exist.")
 
 
 def find_package(

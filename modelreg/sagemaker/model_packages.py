@@ -19,10 +19,10 @@ from modelreg.sagemaker import history, lineage, metrics_ingest, pagination, pro
 from modelreg.sagemaker.common import (
     epoch_param_us,
     find_package,
-    get_group,
     get_package,
     group_name_and_region,
     tag_dict,
+    take_next_version,
     us_to_epoch,
 )
 from modelreg.sagemaker.models import refuse_approval_on_deploy
@@ -175,8 +175,8 @@ def _create_version(
     metrics: promotion.MetricsCache,
 ) -> str:
     """Register the group's next version; its promotion policy may approve it or refuse it."""
-    group = get_group(tx, ctx, group_ref, for_update=True)
-    version, created_us = tx.next_version(group, ctx.now_us())
+    group = take_next_version(tx, ctx, group_ref)
+    version, created_us = group.last_version, group.last_created_us
     arn = arns.model_package(group.region, ctx.account, group.name, version)
     body = _stored_members(ctx, params)
     body.update(

@@ -73,6 +73,21 @@ def test_creation_times_strictly_follow_version_order_even_if_the_clock_goes_bac
     assert second.created_us > first.created_us
 
 
+def test_the_next_version_of_a_group_by_name_in_one_statement(store: SqlStore) -> None:
+    group = make_group(store, "Fraud", created_us=700)
+    add_version(store, group, 5_000)
+    with store.write() as tx:
+        taken = tx.next_version_of(REGION, "FRAUD", 4_000)  # any case; a clock behind the last version
+        assert tx.next_version_of(REGION, "nothing", 4_000) is None
+        assert tx.next_version_of("eu-west-1", "fraud", 4_000) is None
+    assert taken is not None
+    assert (taken.id, taken.name, taken.arn, taken.created_us) == (group.id, "Fraud", group.arn, 700)
+    assert (taken.last_version, taken.last_created_us) == (2, 5_001)
+    with store.read() as tx:
+        stored = tx.get_group(REGION, "fraud")
+        assert stored is not None and (stored.last_version, stored.last_created_us) == (2, 5_001)
+
+
 def test_a_failed_write_transaction_leaves_nothing(store: SqlStore) -> None:
     group = make_group(store, "g")
     with pytest.raises(RuntimeError), store.write() as tx:
