@@ -432,14 +432,17 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
 @contextmanager
 def _kept_transaction(conn: Connection) -> Iterator[SqlTransaction]:
     """A SQLite transaction on a connection the store keeps between transactions (the writer, a
-    kept reader); one left in a transaction (its BEGIN or ROLLBACK failed) is closed, and the
-    store opens a fresh one next time."""
+    kept reader); one left in a transaction (its BEGIN, COMMIT or ROLLBACK failed) is discarded,
+    and the store opens a fresh one next time."""
     try:
         with conn.begin():
             yield SqlTransaction(conn, lock_rows=False)
     except BaseException:
-        if conn.in_transaction():
-            conn.close()
+        # after a failed COMMIT SQLAlchemy has let go of the transaction, but SQLite may still be
+        # in it: closing would return the connection to the pool mid-transaction
+        raw = None if conn.invalidated else conn.connection.dbapi_connection
+        if conn.in_transaction() or (raw is not None and raw.in_transaction):
+            conn.invalidate()
         raise
 
 

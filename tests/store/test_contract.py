@@ -361,3 +361,26 @@ def test_every_package_listing_reads_an_index_in_its_order(store: SqlStore) -> N
                 )
             )
             assert "TEMP B-TREE" not in plan, (by_name, paged, scope, status, plan)
+
+
+def test_a_write_whose_commit_fails_leaves_the_store_writable(store: SqlStore) -> None:
+    """A COMMIT that fails (a full disk, say) fails its write, keeps none of it, and the next
+    write and read work: the connection is not left inside the failed transaction."""
+    import sqlalchemy as sa
+
+    make_group(store, "before")
+    failures = [OSError("disk full")]
+
+    def commit_fails_once(_conn: object) -> None:
+        if failures:
+            raise failures.pop()
+
+    sa.event.listen(store.engine, "commit", commit_fails_once)
+    try:
+        with pytest.raises(OSError, match="disk full"):
+            make_group(store, "lost")
+        make_group(store, "after")
+    finally:
+        sa.event.remove(store.engine, "commit", commit_fails_once)
+    with store.read() as tx:
+        assert sorted(g.name for g in tx.iter_groups(REGION)) == ["after", "before"]
