@@ -23,6 +23,7 @@ waits for them, so it never returns before the versions it saw on the backlog ar
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import threading
 import time
@@ -119,12 +120,16 @@ class LineageRecorder:
         self.max_backlog = max_backlog
         self.poll_seconds = poll_seconds
         self._last_commit = time.monotonic()
+        self._commit_numbers = itertools.count(1)
+        self._commits = 0  # the number of the latest commit seen
+        self._empty_at: int | None = None  # the commit count when the backlog was last seen empty
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def saw_commit(self) -> None:
         """A store commit listener: a write happened (the store is not quiet)."""
         self._last_commit = time.monotonic()
+        self._commits = next(self._commit_numbers)  # atomic, unlike += from several threads
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="modelreg-lineage", daemon=True)
@@ -144,11 +149,18 @@ class LineageRecorder:
 
     def run_once(self) -> int:
         """Record the backlog, batch by batch, if the store is quiet or the backlog long; how many
-        versions were recorded."""
+        versions were recorded. An idle server does not look: nothing was committed since the
+        backlog was last seen empty."""
+        commits = self._commits
+        if self._empty_at == commits:
+            return 0
         with self.store.read() as tx:
             waiting = tx.count_deferred_lineage()
+        if waiting == 0:
+            self._empty_at = commits
+            return 0
         quiet = time.monotonic() - self._last_commit >= self.quiet_seconds
-        if waiting == 0 or (not quiet and waiting < self.max_backlog):
+        if not quiet and waiting < self.max_backlog:
             return 0
         recorded = 0
         while not self._stop.is_set():

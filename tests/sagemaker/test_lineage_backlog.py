@@ -159,6 +159,25 @@ def test_the_recorder_waits_for_quiet_or_a_long_backlog(store: SqlStore) -> None
     assert _recorded(store, arns) == [True, True]
 
 
+def test_an_idle_recorder_does_not_look_until_something_is_committed(store: SqlStore) -> None:
+    recorder = LineageRecorder(store, Settings(), quiet_seconds=0)
+    reads = 0
+    real_read = store.read
+
+    def counting_read(**kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return real_read(**kwargs)
+
+    store.read = counting_read  # type: ignore[method-assign]
+    assert recorder.run_once() == 0 and reads == 1  # it looks once: the backlog is empty
+    assert recorder.run_once() == 0 and reads == 1  # nothing committed since: it does not look
+    _register(store, 1)  # (its commits would reach saw_commit in a server)
+    recorder.saw_commit()
+    looked = reads
+    assert recorder.run_once() == 1 and reads == looked + 1
+
+
 def test_tagging_a_lineage_entity_with_versions_waiting_records_them(sm, unique) -> None:
     """Tags are answered on the event loop; with versions on the backlog the call moves to a thread
     to record them first, and both the tags and the waiting version's lineage are there."""
