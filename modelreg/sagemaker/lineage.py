@@ -300,9 +300,9 @@ def _claim_artifacts(
 def record_lineage(tx: Transaction, settings: Settings, store: Store, rows: list[PackageRow]) -> None:
     """Record the lineage SageMaker records for the model package versions ``rows`` (see the module
     docstring) as of their registration: each one's rows carry its creation time and its registrant.
-    A few statements for the whole batch: one lookup of the entities that may exist already, one
-    claim of the shared artifacts that do not, one insert of the new rows and one of the
-    associations; nothing at all for a version with nothing to link."""
+    Per batch, not per version: one lookup of the entities that may exist already (a statement per
+    8 keys), one claim of the shared artifacts that do not (an insert and a lookup), one insert of
+    the new rows and one of the associations; nothing at all for a version with nothing to link."""
     groups: dict[tuple[str, str], GroupRow | None] = {}
     by_region: dict[str, list[_Plan]] = {}
     for row in rows:
