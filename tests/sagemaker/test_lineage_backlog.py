@@ -178,9 +178,24 @@ def test_an_idle_recorder_does_not_look_until_something_is_committed(store: SqlS
     assert recorder.run_once() == 1 and reads == looked + 1
 
 
+def test_the_group_context_can_be_tagged_before_any_lineage_is_read(sm, unique) -> None:
+    """A group's context has an ARN the caller can work out (name and creation second), so it may
+    be tagged before anything read lineage: tagging records the backlog first and finds it."""
+    created = sm.create_model_package_group(ModelPackageGroupName=unique)
+    sm.create_model_package(
+        ModelPackageGroupName=unique, InferenceSpecification=_spec(f"s3://m/{unique}/model.tar.gz")
+    )
+    when = int(sm.describe_model_package_group(ModelPackageGroupName=unique)["CreationTime"].timestamp())
+    context = created["ModelPackageGroupArn"].replace(
+        f"model-package-group/{unique}", f"context/{unique.lower()}-{when}-aws-model-package-group"
+    )
+    sm.add_tags(ResourceArn=context, Tags=[{"Key": "stage", "Value": "prod"}])
+    assert sm.list_tags(ResourceArn=context)["Tags"] == [{"Key": "stage", "Value": "prod"}]
+
+
 def test_tagging_a_lineage_entity_with_versions_waiting_records_them(sm, unique) -> None:
-    """Tags are answered on the event loop; with versions on the backlog the call moves to a thread
-    to record them first, and both the tags and the waiting version's lineage are there."""
+    """Tagging an artifact while another version waits on the backlog: the tags and the waiting
+    version's lineage are both there."""
     sm.create_model_package_group(ModelPackageGroupName=unique)
     first = sm.create_model_package(
         ModelPackageGroupName=unique, InferenceSpecification=_spec(f"s3://m/{unique}/1/model.tar.gz")
