@@ -224,17 +224,15 @@ class RegistryTransaction(Protocol):
         """The cursor that continues a group listing after ``row``."""
 
     # packages
-    def next_version(self, group: GroupRow, now_us: int) -> tuple[int, int]:
-        """Hand out the group's next version number and its creation time, in this transaction.
+    def next_version_of(self, region: str, name: str, now_us: int) -> GroupRow | None:
+        """Hand out the next version number of the group ``name`` in ``region`` and its creation
+        time, in this transaction and one statement: the group as it is after that (its
+        ``last_version`` and ``last_created_us`` are the new version's), or None when there is no
+        such group.
 
         The group row is locked until commit, so concurrent registrations (from any number of
         servers) never share a number; the time is strictly greater than that of the previous
         version, so sorting by version and by creation time always agree."""
-
-    def next_version_of(self, region: str, name: str, now_us: int) -> GroupRow | None:
-        """``next_version`` of the group ``name`` in ``region`` found and numbered in one statement:
-        the group as it is after it (its ``last_version`` and ``last_created_us`` are the new
-        version's), or None when there is no such group."""
 
     def insert_package(self, row: PackageRow) -> PackageRow:
         """Insert; ``DuplicateKey`` if an unversioned name (or a group's version) is taken."""

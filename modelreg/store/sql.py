@@ -45,22 +45,15 @@ _b = sa.bindparam
 _GET_GROUP = G.select().where(G.c.region == _b("region"), G.c.key == _b("key"))
 _INSERT_GROUP = G.insert().returning(G.c.id)
 _UPDATE_GROUP = G.update().where(G.c.id == _b("gid")).values(body=_b("body"), policy=_b("policy"))
-_VERSION_TAKEN = {
-    "last_version": G.c.last_version + 1,
-    "last_created_us": sa.case(
-        (G.c.last_created_us < _b("now_us"), _b("now_us")), else_=G.c.last_created_us + 1
-    ),
-}
-_NEXT_VERSION = (
-    G.update()
-    .where(G.c.id == _b("gid"))
-    .values(_VERSION_TAKEN)
-    .returning(G.c.last_version, G.c.last_created_us)
-)
 _NEXT_VERSION_OF = (
     G.update()
     .where(G.c.region == _b("in_region"), G.c.key == _b("group_key"))
-    .values(_VERSION_TAKEN)
+    .values(
+        last_version=G.c.last_version + 1,
+        last_created_us=sa.case(
+            (G.c.last_created_us < _b("now_us"), _b("now_us")), else_=G.c.last_created_us + 1
+        ),
+    )
     .returning(*G.columns)
 )
 _INSERT_PACKAGE = P.insert().returning(P.c.id)
@@ -241,14 +234,9 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
             last = rows[-1].id
 
     # packages -----------------------------------------------------------------------------
-    def next_version(self, group: GroupRow, now_us: int) -> tuple[int, int]:
+    def next_version_of(self, region: str, name: str, now_us: int) -> GroupRow | None:
         # One UPDATE: it takes the row lock (PostgreSQL) or runs under the database write lock
         # (SQLite, BEGIN IMMEDIATE) and holds it until commit, so numbers and times never interleave.
-        version, created = fast.run(self.conn, _NEXT_VERSION, {"gid": group.id, "now_us": now_us}).one()
-        group.last_version, group.last_created_us = version, created
-        return version, created
-
-    def next_version_of(self, region: str, name: str, now_us: int) -> GroupRow | None:
         row = fast.run(
             self.conn, _NEXT_VERSION_OF, {"in_region": region, "group_key": name.lower(), "now_us": now_us}
         )

@@ -29,7 +29,9 @@ def add_version(
     with store.write() as tx:
         groups = [g for g in tx.iter_groups("us-east-1") if g.id == group_id]
         group = groups[0]
-        number, created = tx.next_version(group, 1_000 * version)
+        taken = tx.next_version_of(group.region, group.name, 1_000 * version)
+        assert taken is not None
+        number, created = taken.last_version, taken.last_created_us
         assert number == version, f"version {version} is not the group's next ({number})"
         arn = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model-package/{group.name}/{version}"
         approval = status or "PendingManualApproval"

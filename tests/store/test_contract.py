@@ -30,7 +30,9 @@ def add_version(
     store: SqlStore, group: GroupRow, now_us: int, status: str = "PendingManualApproval"
 ) -> PackageRow:
     with store.write() as tx:
-        version, created = tx.next_version(group, now_us)
+        taken = tx.next_version_of(group.region, group.name, now_us)
+        assert taken is not None
+        version, created = taken.last_version, taken.last_created_us
         row = PackageRow(
             region=group.region,
             name=group.name,
@@ -91,7 +93,7 @@ def test_the_next_version_of_a_group_by_name_in_one_statement(store: SqlStore) -
 def test_a_failed_write_transaction_leaves_nothing(store: SqlStore) -> None:
     group = make_group(store, "g")
     with pytest.raises(RuntimeError), store.write() as tx:
-        tx.next_version(group, 1)
+        tx.next_version_of(group.region, group.name, 1)
         tx.put_tags(group.arn, {"k": "v"})
         raise RuntimeError("boom")
     with store.read() as tx:
