@@ -43,6 +43,10 @@ _LAST_DEFERRED = sa.select(sa.func.max(B.c.package_id))
 _COUNT_DEFERRED = sa.select(sa.func.count()).select_from(B)
 _DEFERRED = sa.select(P).join(B, B.c.package_id == P.c.id).order_by(B.c.package_id).limit(_b("limit"))
 _DEFERRED_UP_TO = _DEFERRED.where(B.c.package_id <= _b("up_to"))
+# PostgreSQL: a background recorder skips the backlog rows another transaction holds; a reader
+# catching up (``up_to``) waits for them
+_DEFERRED_SKIPPING_LOCKED = _DEFERRED.with_for_update(of=B, skip_locked=True)
+_DEFERRED_UP_TO_LOCKED = _DEFERRED_UP_TO.with_for_update(of=B)
 _UNDEFER_ONE = B.delete().where(B.c.package_id == _b("pid"))
 
 _KEYS_PER_LOOKUP = 8  # (kind, name) pairs per get_resources statement
@@ -309,11 +313,11 @@ class LineageQueries:
         return int(fast.run(self.conn, _COUNT_DEFERRED, {}).scalar_one())
 
     def deferred_lineage(self, limit: int, *, up_to: int | None = None) -> list[PackageRow]:
-        stmt, params = _DEFERRED, {"limit": limit}
-        if up_to is not None:
-            stmt, params = _DEFERRED_UP_TO, {"limit": limit, "up_to": up_to}
-        if self._lock_rows:
-            stmt = stmt.with_for_update(of=B, skip_locked=up_to is None)
+        if up_to is None:
+            stmt, params = _DEFERRED_SKIPPING_LOCKED if self._lock_rows else _DEFERRED, {"limit": limit}
+        else:
+            stmt = _DEFERRED_UP_TO_LOCKED if self._lock_rows else _DEFERRED_UP_TO
+            params = {"limit": limit, "up_to": up_to}
         return [from_row(PackageRow, r) for r in self.conn.execute(stmt, params)]
 
     def undefer_lineage(self, package_ids: Sequence[int]) -> int:
