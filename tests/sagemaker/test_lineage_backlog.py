@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from modelreg.aws.auth import Principal
-from modelreg.aws.dispatch import RequestContext
+from modelreg.aws.dispatch import LoopStore, NeedsThread, RequestContext
 from modelreg.config import Settings
-from modelreg.sagemaker import model_package_groups, model_packages
+from modelreg.sagemaker import model_package_groups, model_packages, tags
 from modelreg.sagemaker.lineage import package_artifact
 from modelreg.sagemaker.lineage_backlog import LineageRecorder, catch_up
 from modelreg.store import open_store
@@ -207,3 +207,23 @@ def test_tagging_a_lineage_entity_with_versions_waiting_records_them(sm, unique)
     sm.add_tags(ResourceArn=artifact["ArtifactArn"], Tags=[{"Key": "reviewed", "Value": "yes"}])
     assert sm.list_tags(ResourceArn=artifact["ArtifactArn"])["Tags"] == [{"Key": "reviewed", "Value": "yes"}]
     assert _model_data_of(sm, second) == [f"s3://m/{unique}/2/model.tar.gz"]
+
+
+def test_on_the_event_loop_a_lineage_call_with_versions_waiting_moves_to_a_thread(store: SqlStore) -> None:
+    """Recording may take a while, so an inline handler (tags) does not record on the event loop:
+    it asks for a worker thread before writing anything, and records there."""
+    arns = _register(store, 1)
+    with store.read() as tx:
+        group = tx.get_group("us-east-1", "g")
+    assert group is not None
+    context = f"arn:aws:sagemaker:us-east-1:123456789012:context/g-{group.created_us // 1_000_000}"
+    params = {"ResourceArn": context + "-aws-model-package-group", "Tags": [{"Key": "k", "Value": "v"}]}
+    principal = Principal("AKIDCAROL", "carol", "123456789012", "us-east-1", "sagemaker")
+    on_loop = RequestContext(principal, request_id="r", settings=Settings(), store=LoopStore(store))
+    with pytest.raises(NeedsThread):
+        tags.add_tags(on_loop, params)
+    assert _recorded(store, arns) == [False]
+
+    in_thread = RequestContext(principal, request_id="r", settings=Settings(), store=store)
+    tags.add_tags(in_thread, params)
+    assert _recorded(store, arns) == [True]
