@@ -6,6 +6,7 @@ import concurrent.futures
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,38 @@ def test_two_servers_on_one_database_never_share_a_version(postgres_url: str, tm
                 ModelPackageGroupName="shared", SortOrder="Descending", MaxResults=1
             )["ModelPackageSummaryList"]
             assert listed[0]["ModelPackageVersion"] == 90
+    finally:
+        for srv in servers:
+            srv.stop()
+
+
+def test_one_client_token_sent_at_once_to_two_servers_creates_one_version(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """A retry that reaches another server while the first attempt is still running: whichever
+    commits first creates the version, the others answer with its ARN (a request that loses the race
+    for the token at commit replays it)."""
+    servers = [Server(tmp_path, args=["--store", postgres_url]).start() for _ in range(2)]
+    try:
+        client(servers[0].url).create_model_package_group(ModelPackageGroupName="retried")
+        for attempt in range(5):
+            token = f"retry-{attempt}"
+            start = threading.Barrier(6)
+
+            def create(i: int, token: str = token, start: threading.Barrier = start) -> str:
+                sm = client(servers[i % 2].url)
+                start.wait(timeout=30)
+                return sm.create_model_package(
+                    ModelPackageGroupName="retried",
+                    InferenceSpecification={"Containers": [{"Image": "img:1"}]},
+                    ClientToken=token,
+                )["ModelPackageArn"]
+
+            with concurrent.futures.ThreadPoolExecutor(6) as pool:
+                arns = set(pool.map(create, range(6)))
+            assert arns == {f"arn:aws:sagemaker:us-east-1:123456789012:model-package/retried/{attempt + 1}"}
+        listed = client(servers[1].url).list_model_packages(ModelPackageGroupName="retried", MaxResults=100)
+        assert [p["ModelPackageVersion"] for p in listed["ModelPackageSummaryList"]] == [1, 2, 3, 4, 5]
     finally:
         for srv in servers:
             srv.stop()

@@ -289,7 +289,9 @@ class RegistryTransaction(Protocol):
 
     def put_client_token(
         self, region: str, operation: str, token: str, request_hash: str, result: str, now_us: int
-    ) -> None: ...
+    ) -> None:
+        """Record a ClientToken's request and result; ``DuplicateKey`` if the token is taken (see
+        ``Transaction`` on when an append's error surfaces)."""
 
 
 class EventTransaction(Protocol):
@@ -313,7 +315,9 @@ class EventTransaction(Protocol):
         """Resources of one kind sorted by name, strictly after the name ``after``."""
 
     def append_event(self, event: OutboxEvent) -> OutboxEvent:
-        """Add an event to the outbox (it commits with the change it describes, or not at all)."""
+        """Add an event to the outbox (it commits with the change it describes, or not at all).
+        It is written with the transaction's next statement or its commit, so ``event.id`` stays
+        None; ``claim_undispatched_events`` and ``events_between`` give the row id."""
 
     def next_event_sequence(self, resource_arn: str) -> int:
         """1 + the highest sequence of the resource's events so far (1 for the first)."""
@@ -615,7 +619,13 @@ class Transaction(
     LineageTransaction,
     Protocol,
 ):
-    """Reads and writes inside one transaction; obtained from ``Store.read()`` / ``Store.write()``."""
+    """Reads and writes inside one transaction; obtained from ``Store.read()`` / ``Store.write()``.
+
+    Appends (``append_history``, ``append_event``, ``put_client_token``, ``defer_lineage``) may be
+    held back and sent with the transaction's next statement or its commit, several as one
+    statement where the database allows; every later statement of the transaction sees them. So an
+    append's error (``DuplicateKey`` for a taken client token) may surface at that statement or at
+    the end of the ``with`` block, and never after a commit."""
 
 
 class Store(Protocol):

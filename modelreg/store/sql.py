@@ -25,6 +25,7 @@ from modelreg.store.base import (
     StoreBusy,
 )
 from modelreg.store.pg_statistics import StatisticsKeeper
+from modelreg.store.sql_appends import Appends
 from modelreg.store.sql_endpoints import EndpointQueries
 from modelreg.store.sql_events import EventQueries
 from modelreg.store.sql_lineage import LineageQueries
@@ -61,11 +62,9 @@ _GET_PACKAGE_BY_ARN = P.select().where(P.c.arn == _b("arn"))
 _GET_PACKAGE_BY_KEY = P.select().where(P.c.region == _b("region"), P.c.key == _b("key"))
 _GET_PACKAGE_VERSION = P.select().where(P.c.group_id == _b("gid"), P.c.version == _b("version"))
 _UPDATE_PACKAGE = P.update().where(P.c.id == _b("pid")).values(approval_status=_b("status"), body=_b("body"))
-_INSERT_HISTORY = H.insert()
 _GET_TOKEN = sa.select(CT.c.request_hash, CT.c.result).where(
     CT.c.region == _b("region"), CT.c.operation == _b("operation"), CT.c.token == _b("token")
 )
-_INSERT_TOKEN = CT.insert()
 
 
 def _region_by_id(table: sa.Table) -> sa.Select[Any]:
@@ -157,8 +156,20 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
     """``Transaction`` over one SQLAlchemy connection (see ``modelreg.store.base``)."""
 
     def __init__(self, conn: Connection, *, lock_rows: bool) -> None:
-        self.conn = conn
+        self._conn = conn
         self._lock_rows = lock_rows  # SELECT ... FOR UPDATE is PostgreSQL only
+        self._appends = Appends(conn)
+
+    @property
+    def conn(self) -> Connection:
+        """The connection, for a statement: the appends held back are sent first, so that every
+        statement sees them (``modelreg.store.sql_appends``)."""
+        self._appends.flush()
+        return self._conn
+
+    def flush(self) -> None:
+        """Send the appends held back; the store calls it before COMMIT."""
+        self._appends.flush()
 
     def _one(self, stmt: sa.Select[Any], params: dict[str, Any], for_update: bool) -> Any:
         if for_update and self._lock_rows:
@@ -371,9 +382,8 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
 
     # history ------------------------------------------------------------------------------
     def append_history(self, entry: HistoryEntry) -> None:
-        fast.run(
-            self.conn,
-            _INSERT_HISTORY,
+        self._appends.add(
+            H,
             {
                 "arn": entry.arn,
                 "at_us": entry.at_us,
@@ -400,21 +410,17 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
     def put_client_token(
         self, region: str, operation: str, token: str, request_hash: str, result: str, now_us: int
     ) -> None:
-        try:
-            fast.run(
-                self.conn,
-                _INSERT_TOKEN,
-                {
-                    "region": region,
-                    "operation": operation,
-                    "token": token,
-                    "request_hash": request_hash,
-                    "result": result,
-                    "created_us": now_us,
-                },
-            )
-        except sa.exc.IntegrityError as exc:
-            raise DuplicateKey(token) from exc
+        self._appends.add(
+            CT,
+            {
+                "region": region,
+                "operation": operation,
+                "token": token,
+                "request_hash": request_hash,
+                "result": result,
+                "created_us": now_us,
+            },
+        )
 
 
 @contextmanager
@@ -424,7 +430,9 @@ def _kept_transaction(conn: Connection) -> Iterator[SqlTransaction]:
     and the store opens a fresh one next time."""
     try:
         with conn.begin():
-            yield SqlTransaction(conn, lock_rows=False)
+            tx = SqlTransaction(conn, lock_rows=False)
+            yield tx
+            tx.flush()
     except BaseException:
         # after a failed COMMIT SQLAlchemy has let go of the transaction, but SQLite may still be
         # in it: closing would return the connection to the pool mid-transaction
@@ -470,10 +478,14 @@ class SqlStore:
                 yield tx
         elif self.is_sqlite:  # one snapshot for every statement of the read
             with self.engine.connect() as conn, conn.begin():
-                yield SqlTransaction(conn, lock_rows=False)
+                tx = SqlTransaction(conn, lock_rows=False)
+                yield tx
+                tx.flush()
         else:  # READ COMMITTED gives each statement its own snapshot anyway: skip BEGIN and COMMIT
             with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                yield SqlTransaction(conn, lock_rows=True)
+                tx = SqlTransaction(conn, lock_rows=True)
+                yield tx
+                tx.flush()
 
     def _kept_reader(self) -> Connection | None:
         """The calling thread's kept read connection (made on first use); None while it is in a
@@ -488,7 +500,9 @@ class SqlStore:
     def write(self, *, timeout: float | None = None) -> Iterator[SqlTransaction]:
         if self._write_lock is None:
             with self.engine.connect() as conn, conn.begin():
-                yield SqlTransaction(conn, lock_rows=True)
+                tx = SqlTransaction(conn, lock_rows=True)
+                yield tx
+                tx.flush()
             self._statistics_keeper().committed()
         else:
             if not self._write_lock.acquire(timeout=-1 if timeout is None else timeout):

@@ -20,6 +20,7 @@ from modelreg.store.base import (
     NamedResource,
     OutboxEvent,
 )
+from modelreg.store.sql_appends import Appends
 from modelreg.store.sql_rows import from_row, resource_values
 
 R = schema.named_resources
@@ -31,7 +32,6 @@ _b = sa.bindparam
 
 GET_RESOURCE = R.select().where(R.c.region == _b("region"), R.c.kind == _b("kind"), R.c.name == _b("name"))
 _INSERT_RESOURCE = R.insert().returning(R.c.id)
-_INSERT_EVENT = E.insert().returning(E.c.id)
 _ANY_UNDISPATCHED = sa.select(E.c.id).where(E.c.dispatched.is_(False)).limit(1)
 # a leased delivery is due again only when its lease lapses (its worker may have died mid-call)
 _NEXT_DUE = sa.select(
@@ -71,6 +71,8 @@ class EventQueries:
     """``EventTransaction`` (see ``modelreg.store.base``) over ``self.conn``; mixed into SqlTransaction."""
 
     conn: Connection
+    _conn: Connection  # the connection without sending the appends held back first
+    _appends: Appends
     _lock_rows: bool
 
     # named resources ----------------------------------------------------------------------
@@ -115,9 +117,8 @@ class EventQueries:
 
     # outbox -------------------------------------------------------------------------------
     def append_event(self, event: OutboxEvent) -> OutboxEvent:
-        event.id = fast.run(
-            self.conn,
-            _INSERT_EVENT,
+        self._appends.add(
+            E,
             {
                 "event_id": event.event_id,
                 "region": event.region,
@@ -129,11 +130,15 @@ class EventQueries:
                 "dispatched": False,
                 "body": dumps(event.body),
             },
-        ).scalar_one()
+        )
         return event
 
     def next_event_sequence(self, resource_arn: str) -> int:
-        return int(fast.run(self.conn, _NEXT_SEQUENCE, {"arn": resource_arn}).scalar_one())
+        # reads only the outbox, so the appends held back need not be sent first: their events
+        # count from here (a transaction may emit several for one resource)
+        stored = int(fast.run(self._conn, _NEXT_SEQUENCE, {"arn": resource_arn}).scalar_one())
+        held = [v["sequence"] or 0 for v in self._appends.pending(E) if v["resource_arn"] == resource_arn]
+        return max([stored, *(s + 1 for s in held)])
 
     def claim_undispatched_events(self, limit: int) -> list[OutboxEvent]:
         stmt = _CLAIM_EVENTS_LOCKED if self._lock_rows else _CLAIM_EVENTS

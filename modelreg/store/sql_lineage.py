@@ -23,6 +23,7 @@ from modelreg.store.base import (
     NamedResource,
     PackageRow,
 )
+from modelreg.store.sql_appends import Appends
 from modelreg.store.sql_events import GET_RESOURCE
 from modelreg.store.sql_rows import cursor_params, from_row, keyset, resource_values
 
@@ -38,7 +39,6 @@ _GET = L.select().where(L.c.source_arn == _b("src"), L.c.destination_arn == _b("
 
 B = schema.lineage_backlog
 P = schema.model_packages
-_DEFER = B.insert()
 _LAST_DEFERRED = sa.select(sa.func.max(B.c.package_id))
 _COUNT_DEFERRED = sa.select(sa.func.count()).select_from(B)
 _DEFERRED = sa.select(P).join(B, B.c.package_id == P.c.id).order_by(B.c.package_id).limit(_b("limit"))
@@ -163,6 +163,7 @@ class LineageQueries:
     """``LineageTransaction`` (see ``modelreg.store.base``) over ``self.conn``; mixed into SqlTransaction."""
 
     conn: Connection
+    _appends: Appends
     _lock_rows: bool
 
     def _insert_ignoring_conflicts(self, table: sa.Table) -> Any:
@@ -304,7 +305,7 @@ class LineageQueries:
         return [key[query.sort_by], row.source_arn, row.destination_arn]
 
     def defer_lineage(self, package_id: int) -> None:
-        fast.run(self.conn, _DEFER, {"package_id": package_id})
+        self._appends.add(B, {"package_id": package_id})
 
     def last_deferred_lineage(self) -> int | None:
         return fast.run(self.conn, _LAST_DEFERRED, {}).scalar()

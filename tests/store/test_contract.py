@@ -295,6 +295,59 @@ def test_client_tokens_are_recorded_once(store: SqlStore) -> None:
         tx.put_client_token(REGION, "CreateModelPackage", "tok", "other", "arn:2", 2)
 
 
+def _entry(arn: str, n: int) -> HistoryEntry:
+    return HistoryEntry(
+        arn=arn,
+        at_us=n,
+        principal="alice",
+        field="ModelApprovalStatus",
+        old_value=None,
+        new_value="Approved",
+        reason=f"r{n}",
+        request_id=f"q{n}",
+    )
+
+
+def test_appends_are_seen_by_the_next_statement_and_only_committed_with_it(store: SqlStore) -> None:
+    with store.write() as tx:
+        tx.append_history(_entry("arn:seen", 0))
+        tx.put_client_token(REGION, "CreateModelPackage", "seen", "hash", "arn:seen", 1)
+        assert [e.reason for e in tx.list_history("arn:seen")] == ["r0"]
+        assert tx.get_client_token(REGION, "CreateModelPackage", "seen") == ("hash", "arn:seen")
+    with pytest.raises(RuntimeError), store.write() as tx:
+        tx.append_history(_entry("arn:gone", 0))
+        tx.put_client_token(REGION, "CreateModelPackage", "gone", "hash", "arn:gone", 1)
+        raise RuntimeError
+    with store.read() as tx:
+        assert tx.list_history("arn:gone") == []
+        assert tx.get_client_token(REGION, "CreateModelPackage", "gone") is None
+
+
+def test_a_taken_client_token_among_other_appends_is_a_duplicate_key_and_writes_none(
+    store: SqlStore,
+) -> None:
+    with store.write() as tx:
+        tx.put_client_token(REGION, "CreateModelPackage", "tok", "hash", "arn:1", 1)
+    with pytest.raises(DuplicateKey), store.write() as tx:
+        tx.append_history(_entry("arn:2", 0))  # sent in one statement with the token on PostgreSQL
+        tx.put_client_token(REGION, "CreateModelPackage", "tok", "other", "arn:2", 2)
+        tx.append_history(_entry("arn:2", 1))
+    with store.read() as tx:
+        assert tx.list_history("arn:2") == []
+        assert tx.get_client_token(REGION, "CreateModelPackage", "tok") == ("hash", "arn:1")
+
+
+def test_many_appends_in_one_transaction_keep_their_order(store: SqlStore) -> None:
+    with store.write() as tx:  # more than one combined statement holds on PostgreSQL
+        for n in range(19):
+            tx.append_history(_entry("arn:many", n))
+            if n % 3 == 0:
+                tx.put_client_token(REGION, "CreateModelPackage", f"t{n}", "hash", "arn:many", n)
+    with store.read() as tx:
+        assert [e.reason for e in tx.list_history("arn:many")] == [f"r{n}" for n in range(19)]
+        assert tx.get_client_token(REGION, "CreateModelPackage", "t18") == ("hash", "arn:many")
+
+
 def test_group_body_and_policy_round_trip(store: SqlStore) -> None:
     group = make_group(store, "g")
     group.body["ModelPackageGroupDescription"] = "déjà vu"

@@ -150,7 +150,11 @@ def test_event_sequences_count_per_resource(store: SqlStore) -> None:
 
 def test_undispatched_events_are_claimed_in_order_once(store: SqlStore) -> None:
     with store.write() as tx:
-        ids = [tx.append_event(event(n)).id for n in range(5)]
+        for n in range(5):
+            tx.append_event(event(n))
+    with store.read() as tx:
+        ids = [e.id for e in tx.events_between(REGION, 0, 2**62, 0, 10)]
+    assert len(ids) == 5
     with store.write() as tx:
         claimed = tx.claim_undispatched_events(3)
         assert [e.id for e in claimed] == ids[:3]
@@ -210,7 +214,8 @@ def test_events_between_for_replay(store: SqlStore) -> None:
 
 def test_deliveries_are_leased_retried_and_listed(store: SqlStore) -> None:
     with store.write() as tx:
-        row = tx.append_event(event(1))
+        tx.append_event(event(1))
+        (row,) = tx.claim_undispatched_events(1)  # sees the event appended just before
         due = tx.insert_delivery(delivery(row.id, next_attempt_us=100))
         later = tx.insert_delivery(delivery(row.id, next_attempt_us=500, rule="other"))
     with store.write() as tx:
