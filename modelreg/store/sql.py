@@ -172,9 +172,7 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
         self._appends.flush()
 
     def _one(self, stmt: sa.Select[Any], params: dict[str, Any], for_update: bool) -> Any:
-        if for_update and self._lock_rows:
-            return self.conn.execute(_locking(stmt), params).first()
-        return fast.run(self.conn, stmt, params).first()
+        return fast.run(self.conn, _locking(stmt) if for_update and self._lock_rows else stmt, params).first()
 
     # groups -------------------------------------------------------------------------------
     def insert_group(self, row: GroupRow) -> GroupRow:

@@ -31,6 +31,7 @@ A = schema.delivery_attempts
 _b = sa.bindparam
 
 GET_RESOURCE = R.select().where(R.c.region == _b("region"), R.c.kind == _b("kind"), R.c.name == _b("name"))
+_GET_RESOURCE_LOCKED = GET_RESOURCE.with_for_update()
 _INSERT_RESOURCE = R.insert().returning(R.c.id)
 _ANY_UNDISPATCHED = sa.select(E.c.id).where(E.c.dispatched.is_(False)).limit(1)
 # a leased delivery is due again only when its lease lapses (its worker may have died mid-call)
@@ -87,10 +88,8 @@ class EventQueries:
         self, region: str, kind: str, name: str, *, for_update: bool = False
     ) -> NamedResource | None:
         params = {"region": region, "kind": kind, "name": name}
-        if for_update and self._lock_rows:
-            row = self.conn.execute(GET_RESOURCE.with_for_update(), params).first()
-        else:
-            row = fast.run(self.conn, GET_RESOURCE, params).first()
+        stmt = _GET_RESOURCE_LOCKED if for_update and self._lock_rows else GET_RESOURCE
+        row = fast.run(self.conn, stmt, params).first()
         return from_row(NamedResource, row) if row else None
 
     def update_resource(self, resource: NamedResource) -> None:

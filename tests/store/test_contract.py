@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import threading
+import time
+from typing import Any
 
 import pytest
 
 from modelreg.store import open_store
-from modelreg.store.base import DuplicateKey, GroupQuery, GroupRow, HistoryEntry, PackageQuery, PackageRow
+from modelreg.store.base import (
+    DuplicateKey,
+    GroupQuery,
+    GroupRow,
+    HistoryEntry,
+    NamedResource,
+    PackageQuery,
+    PackageRow,
+    Transaction,
+)
 from modelreg.store.sql import SqlStore
 
 REGION = "us-east-1"
@@ -439,3 +450,66 @@ def test_a_write_whose_commit_fails_leaves_the_store_writable(store: SqlStore) -
         sa.event.remove(store.engine, "commit", commit_fails_once)
     with store.read() as tx:
         assert sorted(g.name for g in tx.iter_groups(REGION)) == ["after", "before"]
+
+
+def _waiting_for_a_lock(store: SqlStore) -> bool:
+    with store.read() as tx:
+        return bool(tx.conn.exec_driver_sql("SELECT count(*) FROM pg_locks WHERE NOT granted").scalar())
+
+
+@pytest.mark.parametrize("kind", ["package", "resource"])
+def test_a_row_read_for_update_waits_for_the_writer_holding_it(postgres_database: str, kind: str) -> None:
+    """PostgreSQL: two writers that read one package (or named resource) for update take turns, so
+    the second sees what the first wrote (an approval never overwrites a concurrent one)."""
+    store = open_store(postgres_database)
+    assert isinstance(store, SqlStore)
+    try:
+        if kind == "package":
+            arn = add_version(store, make_group(store, "locked"), 1).arn
+
+            def read(tx: Transaction) -> Any:
+                return tx.get_package_by_arn(arn, for_update=True)
+
+            def write(tx: Transaction, row: Any) -> None:
+                tx.update_package(row)
+        else:
+            with store.write() as tx:
+                tx.insert_resource(
+                    NamedResource(region=REGION, kind="rule", name="r", arn="arn:r", created_us=1, body={})
+                )
+
+            def read(tx: Transaction) -> Any:
+                return tx.get_resource(REGION, "rule", "r", for_update=True)
+
+            def write(tx: Transaction, row: Any) -> None:
+                tx.update_resource(row)
+
+        holding, release = threading.Event(), threading.Event()
+        second_saw: list[dict[str, Any]] = []
+
+        def first() -> None:
+            with store.write() as tx:
+                row = read(tx)
+                holding.set()
+                release.wait(10)
+                row.body = {**row.body, "by": "first"}
+                write(tx, row)
+
+        def second() -> None:
+            with store.write() as tx:
+                second_saw.append(read(tx).body)
+
+        writers = [threading.Thread(target=first), threading.Thread(target=second)]
+        writers[0].start()
+        assert holding.wait(10)
+        writers[1].start()
+        deadline = time.monotonic() + 10
+        while not _waiting_for_a_lock(store) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _waiting_for_a_lock(store) and not second_saw
+        release.set()
+        for t in writers:
+            t.join(10)
+        assert second_saw and second_saw[0]["by"] == "first"
+    finally:
+        store.close()
