@@ -4,8 +4,9 @@ caller needs (history entries, outbox events, client tokens, the lineage backlog
 On PostgreSQL every statement is a round trip that costs the server about as much CPU as the
 work it asks for, and a registration ended with four such inserts. ``Appends`` keeps them until
 the transaction runs its next statement or commits, and then sends them: on PostgreSQL as one
-statement (each insert but the last a data-modifying ``WITH`` clause), on SQLite one by one, as
-before. A transaction therefore reads what it appended, and nothing is written unless it commits.
+statement (a multi-row INSERT per table, all but one in data-modifying ``WITH`` clauses), on SQLite
+one by one, as before. A transaction therefore reads what it appended, and nothing is written
+unless it commits.
 
 An append that collides with a unique key fails when it is sent; ``flush`` raises that as
 ``DuplicateKey`` when the table names its key as a duplicate the caller may expect (a client token
@@ -68,7 +69,8 @@ class Appends:
         self._rows: list[tuple[str, dict[str, Any]]] = []
 
     def add(self, table: sa.Table, values: dict[str, Any]) -> None:
-        """Insert ``values`` into ``table`` with the transaction's next statement or its commit."""
+        """Insert ``values`` into ``table`` with the transaction's next statement or its commit.
+        Every row of a table names the same columns (they share one INSERT)."""
         self._rows.append((table.name, values))
 
     def pending(self, table: sa.Table) -> Iterator[dict[str, Any]]:
