@@ -66,10 +66,18 @@ def catch_up(store: Store, settings: Settings) -> int:
     how many this call recorded. Versions registered meanwhile may stay on it."""
     with store.read() as tx:
         last = tx.last_deferred_lineage()
+    return 0 if last is None else _record_all(store, settings, up_to=last)
+
+
+def _record_all(
+    store: Store, settings: Settings, *, up_to: int | None = None, stop: threading.Event | None = None
+) -> int:
+    """Record the backlog (up to ``up_to``) a batch to a transaction until a batch comes up short
+    or ``stop`` is set; how many versions were recorded."""
     recorded = 0
-    while last is not None:
+    while stop is None or not stop.is_set():
         with store.write() as tx:
-            done = record_batch(tx, settings, store, BATCH, up_to=last)
+            done = record_batch(tx, settings, store, BATCH, up_to=up_to)
         recorded += done
         if done < BATCH:
             break
@@ -162,11 +170,4 @@ class LineageRecorder:
         quiet = time.monotonic() - self._last_commit >= self.quiet_seconds
         if not quiet and waiting < self.max_backlog:
             return 0
-        recorded = 0
-        while not self._stop.is_set():
-            with self.store.write() as tx:
-                done = record_batch(tx, self.settings, self.store, BATCH)
-            recorded += done
-            if done < BATCH:
-                break
-        return recorded
+        return _record_all(self.store, self.settings, stop=self._stop)

@@ -422,15 +422,22 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
 
 
 @contextmanager
+def _transaction(conn: Connection, *, lock_rows: bool) -> Iterator[SqlTransaction]:
+    """A ``SqlTransaction`` on ``conn``; its held-back appends are sent when the block ends cleanly
+    (before the caller's COMMIT)."""
+    tx = SqlTransaction(conn, lock_rows=lock_rows)
+    yield tx
+    tx.flush()
+
+
+@contextmanager
 def _kept_transaction(conn: Connection) -> Iterator[SqlTransaction]:
     """A SQLite transaction on a connection the store keeps between transactions (the writer, a
     kept reader); one left in a transaction (its BEGIN, COMMIT or ROLLBACK failed) is discarded,
     and the store opens a fresh one next time."""
     try:
-        with conn.begin():
-            tx = SqlTransaction(conn, lock_rows=False)
+        with conn.begin(), _transaction(conn, lock_rows=False) as tx:
             yield tx
-            tx.flush()
     except BaseException:
         # after a failed COMMIT SQLAlchemy has let go of the transaction, but SQLite may still be
         # in it: closing would return the connection to the pool mid-transaction
@@ -475,15 +482,14 @@ class SqlStore:
             with _kept_transaction(kept) as tx:
                 yield tx
         elif self.is_sqlite:  # one snapshot for every statement of the read
-            with self.engine.connect() as conn, conn.begin():
-                tx = SqlTransaction(conn, lock_rows=False)
+            with self.engine.connect() as conn, conn.begin(), _transaction(conn, lock_rows=False) as tx:
                 yield tx
-                tx.flush()
         else:  # READ COMMITTED gives each statement its own snapshot anyway: skip BEGIN and COMMIT
-            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                tx = SqlTransaction(conn, lock_rows=True)
+            with (
+                self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn,
+                _transaction(conn, lock_rows=True) as tx,
+            ):
                 yield tx
-                tx.flush()
 
     def _kept_reader(self) -> Connection | None:
         """The calling thread's kept read connection (made on first use); None while it is in a
@@ -497,10 +503,8 @@ class SqlStore:
     @contextmanager
     def write(self, *, timeout: float | None = None) -> Iterator[SqlTransaction]:
         if self._write_lock is None:
-            with self.engine.connect() as conn, conn.begin():
-                tx = SqlTransaction(conn, lock_rows=True)
+            with self.engine.connect() as conn, conn.begin(), _transaction(conn, lock_rows=True) as tx:
                 yield tx
-                tx.flush()
             self._statistics_keeper().committed()
         else:
             if not self._write_lock.acquire(timeout=-1 if timeout is None else timeout):
