@@ -12,7 +12,7 @@ from typing import Any
 
 from modelreg import arns
 from modelreg.aws.dispatch import RequestContext, operation
-from modelreg.errors import ConflictException, ValidationException
+from modelreg.errors import ConflictException, ServiceError, ValidationException
 from modelreg.events import outbox
 from modelreg.json_text import dumps_bytes
 from modelreg.sagemaker import history, lineage, metrics_ingest, pagination, promotion
@@ -124,8 +124,13 @@ def create_model_package(ctx: RequestContext, params: dict[str, Any]) -> dict[st
         arn = promotion.with_metrics(
             ctx, lambda metrics: _create(ctx, params, group_name, package_name, metrics)
         )
-    except DuplicateKey:
-        # A concurrent request with the same ClientToken committed first: answer with its result.
+    except (DuplicateKey, ServiceError):
+        # The ClientToken is looked up only when the create fails (boto3 sends one with every
+        # request, and a lookup first would cost each registration a round trip): the token is
+        # written at the commit, so a request that used it before fails there, or earlier on
+        # what that request did (the package it created exists). Answer with that request's result.
+        if not params.get("ClientToken"):
+            raise
         with ctx.store.read() as tx:
             replayed = replay_client_token(tx, ctx, params)
         if replayed is None:
@@ -143,12 +148,9 @@ def _create(
     package_name: str | None,
     metrics: promotion.MetricsCache,
 ) -> str:
-    """CreateModelPackage's write transaction; the ARN of the new package (or of the one a
-    retried request with the same ClientToken created)."""
+    """CreateModelPackage's write transaction; the ARN of the new package. A ClientToken used
+    before fails the commit with ``DuplicateKey`` (``create_model_package`` then replays it)."""
     with ctx.store.write() as tx:
-        replayed = replay_client_token(tx, ctx, params)
-        if replayed is not None:
-            return replayed
         if group_name:
             arn = _create_version(tx, ctx, params, group_name, metrics)
         else:
@@ -176,6 +178,7 @@ def _create_version(
 ) -> str:
     """Register the group's next version; its promotion policy may approve it or refuse it."""
     group = take_next_version(tx, ctx, group_ref)
+    policy = promotion.load_policy(tx, group.region, group.name)
     version, created_us = group.last_version, group.last_created_us
     arn = arns.model_package(group.region, ctx.account, group.name, version)
     body = _stored_members(ctx, params)
@@ -204,7 +207,7 @@ def _create_version(
     metrics_ingest.record_sources(tx, row, params, created_us)
     history.record_changes(tx, ctx, arn, None, body, created_us, params)
     lineage.on_version_created(tx, row)
-    promotion.on_create(tx, ctx, group, row, metrics)
+    promotion.on_create(tx, ctx, group, policy, row, metrics)
     outbox.model_package_changed(tx, ctx, arn, None, body, created_us)
     return arn
 

@@ -475,17 +475,19 @@ def on_create(
     tx: Transaction,
     ctx: RequestContext,
     group: GroupRow,
+    policy: Policy | None,
     row: PackageRow,
     cache: MetricsCache,
 ) -> None:
     """CreateModelPackage, in its write transaction, after the new version ``row`` is inserted
-    with its creation ledger entry and before its event: apply the group's policy to it.
+    with its creation ledger entry and before its event: apply the group's ``policy`` to it. The
+    caller reads the policy (``load_policy``) before it writes the version, so that the reading
+    does not send the version's rows apart from the rest (``modelreg.store.sql_appends``).
 
     A version registered Approved must pass the policy (else ``ValidationException``, and the
     transaction rolls back); one registered pending in a group with ``auto_approve`` is approved
     here when every gate passes (``row`` is updated and a ledger entry by ``promotion-policy``
     appended), else the ledger records the failed check."""
-    policy = load_policy(tx, group.region, group.name)
     if policy is None:
         return
     status = row.body.get("ModelApprovalStatus")

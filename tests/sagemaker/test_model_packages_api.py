@@ -175,6 +175,18 @@ def test_client_token_makes_a_retried_create_idempotent(sm, group: str) -> None:
     assert exc.value.response["Error"]["Code"] == "ValidationException"
     assert token in exc.value.response["Error"]["Message"]
     assert len(sm.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]) == 1
+    # the retries took no version number: the next registration is version 2
+    assert register(sm, group).endswith(f"/{group}/2")
+
+
+def test_client_token_replays_an_unversioned_create(sm, unique: str) -> None:
+    token = str(uuid.uuid4())
+    create = dict(ModelPackageName=f"{unique}-loose", InferenceSpecification=INFERENCE, ClientToken=token)
+    first = sm.create_model_package(**create)["ModelPackageArn"]
+    assert sm.create_model_package(**create)["ModelPackageArn"] == first
+    with pytest.raises(ClientError) as exc:  # a new token for the same name: the name is taken
+        sm.create_model_package(**{**create, "ClientToken": str(uuid.uuid4())})
+    assert exc.value.response["Error"]["Message"] == f"ModelPackage already exists: {first}"
 
 
 def test_list_filters_types_and_order(sm, group: str, unique: str) -> None:

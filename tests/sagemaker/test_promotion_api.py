@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -456,6 +457,20 @@ def test_four_eyes(server: Server, sm, reviewer, group: str, files: Files) -> No
     # the creator may still reject their own version
     sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Rejected")
     assert status(sm, arn) == "Rejected"
+
+
+def test_a_retried_registration_is_replayed_though_the_policy_now_refuses_it(
+    server: Server, sm, group: str
+) -> None:
+    token = str(uuid.uuid4())
+    arn = register(sm, group, None, ModelApprovalStatus="Approved", ClientToken=token)
+    set_policy(server, group, {"four_eyes": True})
+    with pytest.raises(ClientError) as exc:  # a new request is refused ...
+        register(sm, group, None, ModelApprovalStatus="Approved")
+    assert "four-eyes rule" in refusal(exc)[1]
+    # ... but the retry of the one made before the policy is answered as it was then
+    assert register(sm, group, None, ModelApprovalStatus="Approved", ClientToken=token) == arn
+    assert len(sm.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]) == 1
 
 
 def test_four_eyes_with_gates_and_auto_approval(
