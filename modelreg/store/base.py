@@ -247,7 +247,8 @@ class RegistryTransaction(Protocol):
     ) -> PackageRow | None: ...
 
     def update_package(self, row: PackageRow) -> None:
-        """Write back ``approval_status`` and ``body``."""
+        """Write back ``approval_status`` and ``body``; held back like an append (see
+        ``Transaction``)."""
 
     def delete_package(self, package_id: int) -> None: ...
 
@@ -621,11 +622,11 @@ class Transaction(
 ):
     """Reads and writes inside one transaction; obtained from ``Store.read()`` / ``Store.write()``.
 
-    Appends (``append_history``, ``append_event``, ``put_client_token``, ``defer_lineage``) may be
-    held back and sent with the transaction's next statement or its commit, several as one
-    statement where the database allows; every later statement of the transaction sees them. So an
-    append's error (``DuplicateKey`` for a taken client token) may surface at that statement or at
-    the end of the ``with`` block, and never after a commit."""
+    Appends (``append_history``, ``append_event``, ``put_client_token``, ``defer_lineage``) and
+    ``update_package`` may be held back and sent with the transaction's next statement or its
+    commit, several as one statement where the database allows; every later statement of the
+    transaction sees them. So an append's error (``DuplicateKey`` for a taken client token) may
+    surface at that statement or at the end of the ``with`` block, and never after a commit."""
 
 
 class Store(Protocol):

@@ -61,7 +61,6 @@ _INSERT_PACKAGE = P.insert().returning(P.c.id)
 _GET_PACKAGE_BY_ARN = P.select().where(P.c.arn == _b("arn"))
 _GET_PACKAGE_BY_KEY = P.select().where(P.c.region == _b("region"), P.c.key == _b("key"))
 _GET_PACKAGE_VERSION = P.select().where(P.c.group_id == _b("gid"), P.c.version == _b("version"))
-_UPDATE_PACKAGE = P.update().where(P.c.id == _b("pid")).values(approval_status=_b("status"), body=_b("body"))
 _GET_TOKEN = sa.select(CT.c.request_hash, CT.c.result).where(
     CT.c.region == _b("region"), CT.c.operation == _b("operation"), CT.c.token == _b("token")
 )
@@ -291,11 +290,8 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
         return self._one_package(_GET_PACKAGE_VERSION, {"gid": group_id, "version": version}, for_update)
 
     def update_package(self, row: PackageRow) -> None:
-        fast.run(
-            self.conn,
-            _UPDATE_PACKAGE,
-            {"pid": row.id, "status": row.approval_status, "body": dumps(row.body)},
-        )
+        assert row.id is not None
+        self._appends.update(P, row.id, {"approval_status": row.approval_status, "body": dumps(row.body)})
 
     def delete_package(self, package_id: int) -> None:
         self.conn.execute(P.delete().where(P.c.id == package_id))

@@ -359,6 +359,41 @@ def test_many_appends_in_one_transaction_keep_their_order(store: SqlStore) -> No
         assert tx.get_client_token(REGION, "CreateModelPackage", "t18") == ("hash", "arn:many")
 
 
+def test_package_updates_are_seen_by_the_next_statement_merged_and_only_committed_with_it(
+    store: SqlStore,
+) -> None:
+    group = make_group(store, "updated")
+    one, two = add_version(store, group, 100), add_version(store, group, 200)
+    with store.write() as tx:
+        tx.append_history(_entry(one.arn, 0))  # one statement with both updates on PostgreSQL
+        one.approval_status, one.body["ModelApprovalStatus"] = "Approved", "Approved"
+        tx.update_package(one)
+        two.body["ModelPackageDescription"] = "first"
+        tx.update_package(two)
+        two.approval_status, two.body["ModelPackageDescription"] = "Rejected", "second"
+        tx.update_package(two)  # held with the first: the two become one
+        seen = tx.get_package_by_arn(two.arn)
+        assert seen is not None and (seen.approval_status, seen.body["ModelPackageDescription"]) == (
+            "Rejected",
+            "second",
+        )
+    with pytest.raises(RuntimeError), store.write() as tx:
+        one.approval_status = "Rejected"
+        tx.update_package(one)
+        raise RuntimeError
+    with store.read() as tx:
+        got = {arn: tx.get_package_by_arn(arn) for arn in (one.arn, two.arn)}
+        assert [e.reason for e in tx.list_history(one.arn)] == ["r0"]
+    assert (got[one.arn].approval_status, got[one.arn].body) == (
+        "Approved",
+        {"ModelPackageVersion": 1, "ModelApprovalStatus": "Approved"},
+    )
+    assert (got[two.arn].approval_status, got[two.arn].body["ModelPackageDescription"]) == (
+        "Rejected",
+        "second",
+    )
+
+
 def test_group_body_and_policy_round_trip(store: SqlStore) -> None:
     group = make_group(store, "g")
     group.body["ModelPackageGroupDescription"] = "déjà vu"

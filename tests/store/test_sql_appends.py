@@ -1,0 +1,53 @@
+"""How ``Appends`` combines held-back writes into statements (what PostgreSQL is sent); that the
+writes land and are read back is the store contract's (``test_contract.py``)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from sqlalchemy.dialects import postgresql
+
+from modelreg.store import schema, sql_appends
+from modelreg.store.sql_appends import Appends
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
+    """The statements ``Appends`` sends on a PostgreSQL connection, as SQL and parameters."""
+    statements: list[tuple[str, dict[str, Any]]] = []
+
+    def run(conn: Any, stmt: Any, params: dict[str, Any]) -> None:
+        statements.append((str(stmt.compile(dialect=postgresql.dialect())), params))
+
+    monkeypatch.setattr(sql_appends.fast, "run", run)
+    return statements
+
+
+def _appends() -> Appends:
+    return Appends(SimpleNamespace(dialect=SimpleNamespace(name="postgresql")))  # type: ignore[arg-type]
+
+
+def test_two_updates_of_a_row_held_back_become_one(sent: list[tuple[str, dict[str, Any]]]) -> None:
+    appends = _appends()
+    appends.update(schema.model_packages, 7, {"approval_status": "Approved", "body": "{}"})
+    appends.add(schema.history, {"arn": "a", "reason": "r"})
+    appends.update(schema.model_packages, 8, {"approval_status": "Rejected", "body": "{}"})
+    appends.update(schema.model_packages, 7, {"approval_status": "Rejected", "body": '{"x": 1}'})
+    appends.flush()
+    [(sql, params)] = sent
+    assert sql.count("UPDATE model_packages") == 2 and sql.count("INSERT INTO history") == 1
+    updates = {params[f"a{n}_id"]: (params[f"a{n}_approval_status"], params[f"a{n}_body"]) for n in (0, 1)}
+    assert updates == {7: ("Rejected", '{"x": 1}'), 8: ("Rejected", "{}")}
+    assert (params["a2_arn"], params["a2_reason"]) == ("a", "r")
+
+
+def test_a_lone_update_is_a_plain_update(sent: list[tuple[str, dict[str, Any]]]) -> None:
+    appends = _appends()
+    appends.update(schema.model_packages, 7, {"approval_status": "Approved", "body": "{}"})
+    appends.flush()
+    appends.flush()  # nothing left to send
+    [(sql, params)] = sent
+    assert sql.startswith("UPDATE model_packages SET") and "WITH" not in sql
+    assert params == {"a0_id": 7, "a0_approval_status": "Approved", "a0_body": "{}"}
