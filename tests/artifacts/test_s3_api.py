@@ -447,10 +447,14 @@ def test_a_large_body_with_broken_framing_stores_nothing_and_closes_the_connecti
     broken = 2 * (MB + 9)  # the CRLF after the second chunk's data
     body[broken : broken + 2] = b"XX"
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-    conn.request("PUT", f"/{bucket}/broken", body=bytes(body), headers=_chunked_headers(body, payload))
-    response = conn.getresponse()
-    assert response.status == 400 and response.getheader("connection") == "close"
-    assert xml_error_of(response.read())["Code"] == "IncompleteBody"
+    try:
+        conn.request("PUT", f"/{bucket}/broken", body=bytes(body), headers=_chunked_headers(body, payload))
+    except (ConnectionResetError, BrokenPipeError):
+        pass  # a slow client: the server answered and closed before the rest of the body was sent
+    else:
+        response = conn.getresponse()
+        assert response.status == 400 and response.getheader("connection") == "close"
+        assert xml_error_of(response.read())["Code"] == "IncompleteBody"
     conn.close()
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="broken")
 

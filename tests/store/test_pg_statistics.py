@@ -139,17 +139,18 @@ class _CountingKeeper(StatisticsKeeper):
 def test_the_keeper_goes_on_looking_a_while_after_the_last_write(monkeypatch: pytest.MonkeyPatch) -> None:
     """A backend may report a commit's row counts seconds after it (10 s when idle): the look
     right after the last commit can miss them, so the thread looks again until SETTLE passes."""
-    monkeypatch.setattr(pg_statistics, "SETTLE", 0.5)
+    monkeypatch.setattr(pg_statistics, "SETTLE", 2.0)  # a busy machine may pause the thread for long
     keeper = _CountingKeeper(sa.create_engine("postgresql+psycopg://"), interval=0.05)
     try:
+        committed = time.monotonic()
         keeper.committed()
-        deadline = time.monotonic() + 10
-        while keeper.looks < 3 and time.monotonic() < deadline:
+        while keeper.looks < 3 and time.monotonic() < committed + 10:
             threading.Event().wait(0.05)
         assert keeper.looks >= 3
-        threading.Event().wait(0.7)  # past SETTLE: the thread waits for the next write
+        # past SETTLE the thread waits for the next write
+        threading.Event().wait(max(0.0, committed + 3.0 - time.monotonic()))
         settled = keeper.looks
-        threading.Event().wait(0.3)
+        threading.Event().wait(0.5)
         assert keeper.looks == settled
     finally:
         keeper.close()
