@@ -130,18 +130,16 @@ class Appends:
             self._send([row], _combined(shape), {f"a0_{c}": v for c, v in values.items()})
 
     def _send_combined(self, chunk: list[tuple[str, str, dict[str, Any]]]) -> None:
-        # updates first, so that the statement ends with an INSERT; then a table's inserts together
-        parts: dict[tuple[str, str] | int, list[dict[str, Any]]] = {}
-        for n, (kind, table_name, values) in enumerate(chunk):
-            parts.setdefault(n if kind == _UPDATE else (kind, table_name), []).append(values)
-        order = sorted(parts, key=lambda key: not isinstance(key, int))
-        shape = tuple(
-            (_UPDATE, chunk[key][1], tuple(parts[key][0]), 1)
-            if isinstance(key, int)
-            else (key[0], key[1], tuple(parts[key][0]), len(parts[key]))
-            for key in order
+        # the updates first, so that the statement ends with an INSERT; then each table's inserts
+        updates = [(table_name, values) for kind, table_name, values in chunk if kind == _UPDATE]
+        inserts: dict[str, list[dict[str, Any]]] = {}
+        for kind, table_name, values in chunk:
+            if kind == _INSERT:
+                inserts.setdefault(table_name, []).append(values)
+        shape = tuple((_UPDATE, name, tuple(values), 1) for name, values in updates) + tuple(
+            (_INSERT, name, tuple(rows[0]), len(rows)) for name, rows in inserts.items()
         )
-        ordered = [values for key in order for values in parts[key]]
+        ordered = [values for _, values in updates] + [values for rows in inserts.values() for values in rows]
         params = {f"a{n}_{c}": v for n, values in enumerate(ordered) for c, v in values.items()}
         self._send(chunk, _combined(shape), params)
 
