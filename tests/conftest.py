@@ -6,6 +6,7 @@ import itertools
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import boto3
 import pytest
@@ -62,6 +63,14 @@ def _pg_url(url: str) -> str:
 @pytest.fixture
 def postgres_database() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    with fresh_postgres_database() as url:
+        yield url
+
+
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database (its SQLAlchemy URL) while the block runs, dropped
+    afterwards; the calling test skips when no PostgreSQL is configured."""
     if not POSTGRES_URL:
         pytest.skip(
             "PostgreSQL store tests need MODELREG_TEST_POSTGRES_URL (CI sets it; "

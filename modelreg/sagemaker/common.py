@@ -8,7 +8,7 @@ from modelreg import arns
 from modelreg.aws.dispatch import RequestContext
 from modelreg.aws.protocol import parse_timestamp
 from modelreg.errors import ValidationException
-from modelreg.store.base import GroupRow, PackageRow, Transaction
+from modelreg.store.base import GroupRow, PackageRow, TakenVersion, Transaction
 
 
 def us_to_epoch(us: int) -> float:
@@ -45,14 +45,17 @@ def get_group(
     return group
 
 
-def take_next_version(tx: Transaction, ctx: RequestContext, name_or_arn: str) -> GroupRow:
-    """The group named (or ARN'd) by the caller with its next version number taken (see
-    ``Transaction.next_version_of``), or SageMaker's "does not exist" error."""
+def take_next_version(
+    tx: Transaction, ctx: RequestContext, name_or_arn: str, *, resource_kind: str
+) -> TakenVersion:
+    """The group named (or ARN'd) by the caller with its next version number taken and its named
+    resource of ``resource_kind`` read (see ``Transaction.next_version_of``), or SageMaker's "does
+    not exist" error."""
     name, region = group_name_and_region(ctx, name_or_arn)
-    group = tx.next_version_of(region, name, ctx.now_us())
-    if group is None:
+    taken = tx.next_version_of(region, name, ctx.now_us(), resource_kind=resource_kind)
+    if taken is None:
         raise _no_group(ctx, name, region)
-    return group
+    return taken
 
 
 def _no_group(ctx: RequestContext, name: str, region: str) -> ValidationException:

@@ -177,8 +177,8 @@ def _create_version(
     metrics: promotion.MetricsCache,
 ) -> str:
     """Register the group's next version; its promotion policy may approve it or refuse it."""
-    group = take_next_version(tx, ctx, group_ref)
-    policy = promotion.load_policy(tx, group.region, group.name)
+    taken = take_next_version(tx, ctx, group_ref, resource_kind=promotion.KIND)
+    group, policy = taken.group, promotion.policy_in(taken.resource_body)
     version, created_us = group.last_version, group.last_created_us
     arn = arns.model_package(group.region, ctx.account, group.name, version)
     body = _stored_members(ctx, params)
@@ -202,6 +202,7 @@ def _create_version(
         group_id=group.id,
         version=version,
         approval_status=body["ModelApprovalStatus"],
+        id=taken.package_id,
     )
     tx.insert_package(row)
     metrics_ingest.record_sources(tx, row, params, created_us)

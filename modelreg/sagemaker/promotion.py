@@ -197,7 +197,13 @@ def _key(group_name: str) -> str:
 def load_policy(tx: Transaction, region: str, group_name: str) -> Policy | None:
     """The policy of group ``group_name`` in ``region``, or None when it has none."""
     resource = tx.get_resource(region, KIND, _key(group_name))
-    return None if resource is None else parse_policy(resource.body["policy"])
+    return policy_in(None if resource is None else resource.body)
+
+
+def policy_in(resource_body: dict[str, Any] | None) -> Policy | None:
+    """The policy a group's resource of kind ``KIND`` holds (None for none), from its body: what
+    ``Transaction.next_version_of`` reads with a version number."""
+    return None if resource_body is None else parse_policy(resource_body["policy"])
 
 
 def get_policy_resource(tx: Transaction, region: str, group_name: str) -> NamedResource | None:
@@ -481,8 +487,8 @@ def on_create(
 ) -> None:
     """CreateModelPackage, in its write transaction, after the new version ``row`` is inserted
     with its creation ledger entry and before its event: apply the group's ``policy`` to it. The
-    caller reads the policy (``load_policy``) before it writes the version, so that the reading
-    does not send the version's rows apart from the rest (``modelreg.store.sql_appends``).
+    caller reads the policy with the version number (``policy_in``), so that no reading sends the
+    version's rows apart from the rest (``modelreg.store.sql_appends``).
 
     A version registered Approved must pass the policy (else ``ValidationException``, and the
     transaction rolls back); one registered pending in a group with ``auto_approve`` is approved

@@ -71,6 +71,21 @@ class PackageRow:
 
 
 @dataclass
+class TakenVersion:
+    """What ``Transaction.next_version_of`` hands out, read in the statement that takes the number."""
+
+    #: the group as it is after the taking: its ``last_version`` and ``last_created_us`` are the
+    #: new version's
+    group: GroupRow
+    #: the body of the group's named resource of the kind asked for (named by the group's key),
+    #: None when it has none
+    resource_body: dict[str, Any] | None
+    #: an id reserved for the new version's package row, where the store hands one out with the
+    #: number (PostgreSQL's sequence); None where the row's insert gives it (SQLite)
+    package_id: int | None
+
+
+@dataclass
 class HistoryEntry:
     arn: str
     at_us: int
@@ -224,18 +239,23 @@ class RegistryTransaction(Protocol):
         """The cursor that continues a group listing after ``row``."""
 
     # packages
-    def next_version_of(self, region: str, name: str, now_us: int) -> GroupRow | None:
+    def next_version_of(
+        self, region: str, name: str, now_us: int, *, resource_kind: str | None = None
+    ) -> TakenVersion | None:
         """Hand out the next version number of the group ``name`` in ``region`` and its creation
-        time, in this transaction and one statement: the group as it is after that (its
-        ``last_version`` and ``last_created_us`` are the new version's), or None when there is no
-        such group.
+        time, in this transaction and one statement, or None when there is no such group. The
+        same statement reads the body of the group's named resource of ``resource_kind`` (the
+        promotion policy) and may reserve the new package's id (see ``TakenVersion``), so that a
+        registration needs no other statement before it writes.
 
         The group row is locked until commit, so concurrent registrations (from any number of
         servers) never share a number; the time is strictly greater than that of the previous
         version, so sorting by version and by creation time always agree."""
 
     def insert_package(self, row: PackageRow) -> PackageRow:
-        """Insert; ``DuplicateKey`` if an unversioned name (or a group's version) is taken."""
+        """Insert; ``DuplicateKey`` if an unversioned name (or a group's version) is taken. A row
+        whose ``id`` is already set (one ``next_version_of`` reserved) is held back like an append
+        (see ``Transaction``): its ``DuplicateKey`` comes with the next statement or the commit."""
 
     def get_package_by_arn(self, arn: str, *, for_update: bool = False) -> PackageRow | None: ...
 
@@ -432,7 +452,8 @@ class MetricsTransaction(Protocol):
     """The metrics half of a transaction: the metrics files of versions and their numbers."""
 
     def add_metric_sources(self, sources: Sequence[MetricSource]) -> None:
-        """Record a new version's metrics URIs (pending), in the transaction that registers it."""
+        """Record a new version's metrics URIs (pending), in the transaction that registers it;
+        held back like an append (see ``Transaction``)."""
 
     def claim_metric_sources(self, now_us: int, lease_us: int, limit: int) -> list[MetricSource]:
         """Pending sources due at ``now_us``, oldest first, leased to the caller until
@@ -622,11 +643,12 @@ class Transaction(
 ):
     """Reads and writes inside one transaction; obtained from ``Store.read()`` / ``Store.write()``.
 
-    Appends (``append_history``, ``append_event``, ``put_client_token``, ``defer_lineage``) and
-    ``update_package`` may be held back and sent with the transaction's next statement or its
-    commit, several as one statement where the database allows; every later statement of the
-    transaction sees them. So an append's error (``DuplicateKey`` for a taken client token) may
-    surface at that statement or at the end of the ``with`` block, and never after a commit."""
+    Appends (``append_history``, ``append_event``, ``put_client_token``, ``defer_lineage``,
+    ``add_metric_sources``), ``update_package`` and ``insert_package`` of a row with a reserved id
+    may be held back and sent with the transaction's next statement or its commit, several as one
+    statement where the database allows; every later statement of the transaction sees them. So an
+    append's error (``DuplicateKey`` for a taken client token) may surface at that statement or at
+    the end of the ``with`` block, and never after a commit."""
 
 
 class Store(Protocol):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from modelreg.store.base import (
     PackageQuery,
     PackageRow,
     StoreBusy,
+    TakenVersion,
 )
 from modelreg.store.pg_statistics import StatisticsKeeper
 from modelreg.store.sql_appends import Appends
@@ -38,6 +40,7 @@ P = schema.model_packages
 T = schema.tags
 H = schema.history
 CT = schema.client_tokens
+R = schema.named_resources
 
 _b = sa.bindparam
 
@@ -46,17 +49,34 @@ _b = sa.bindparam
 _GET_GROUP = G.select().where(G.c.region == _b("region"), G.c.key == _b("key"))
 _INSERT_GROUP = G.insert().returning(G.c.id)
 _UPDATE_GROUP = G.update().where(G.c.id == _b("gid")).values(body=_b("body"), policy=_b("policy"))
-_NEXT_VERSION_OF = (
-    G.update()
-    .where(G.c.region == _b("in_region"), G.c.key == _b("group_key"))
-    .values(
-        last_version=G.c.last_version + 1,
-        last_created_us=sa.case(
-            (G.c.last_created_us < _b("now_us"), _b("now_us")), else_=G.c.last_created_us + 1
-        ),
+
+
+def _next_version_of(package_id: sa.ColumnElement[Any]) -> sa.Update:
+    """The group's next version number and time, the body of its named resource of the kind
+    ``resource_kind`` (named by the group's key), and ``package_id``."""
+    resource_body = (
+        sa.select(R.c.body)
+        .where(R.c.region == G.c.region, R.c.kind == _b("resource_kind"), R.c.name == G.c.key)
+        .correlate(G)
+        .scalar_subquery()
     )
-    .returning(*G.columns)
-)
+    return (
+        G.update()
+        .where(G.c.region == _b("in_region"), G.c.key == _b("group_key"))
+        .values(
+            last_version=G.c.last_version + 1,
+            last_created_us=sa.case(
+                (G.c.last_created_us < _b("now_us"), _b("now_us")), else_=G.c.last_created_us + 1
+            ),
+        )
+        .returning(*G.columns, resource_body.label("resource_body"), package_id.label("package_id"))
+    )
+
+
+_NEXT_VERSION_OF = _next_version_of(sa.null())
+# PostgreSQL's serial column takes its ids from this sequence; a reserved id is the one the insert
+# would have taken, so rows inserted with and without one never collide.
+_NEXT_VERSION_RESERVING_ID = _next_version_of(sa.literal_column(f"nextval('{P.name}_id_seq')", sa.Integer))
 _INSERT_PACKAGE = P.insert().returning(P.c.id)
 _GET_PACKAGE_BY_ARN = P.select().where(P.c.arn == _b("arn"))
 _GET_PACKAGE_BY_KEY = P.select().where(P.c.region == _b("region"), P.c.key == _b("key"))
@@ -151,12 +171,29 @@ def _list_packages_stmt(
     return stmt.order_by(*order).limit(_b("limit"))
 
 
+def _package_values(row: PackageRow) -> dict[str, Any]:
+    """The ``model_packages`` columns of ``row`` but its id."""
+    return {
+        "region": row.region,
+        "group_id": row.group_id,
+        "version": row.version,
+        "key": row.key,
+        "name": row.name,
+        "arn": row.arn,
+        "approval_status": row.approval_status,
+        "created_us": row.created_us,
+        "body": dumps(row.body),
+    }
+
+
 class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueries):
     """``Transaction`` over one SQLAlchemy connection (see ``modelreg.store.base``)."""
 
     def __init__(self, conn: Connection, *, lock_rows: bool) -> None:
         self._conn = conn
         self._lock_rows = lock_rows  # SELECT ... FOR UPDATE is PostgreSQL only
+        # a new version's package id comes from a sequence on PostgreSQL, with its number
+        self._reserve_ids = conn.dialect.name == "postgresql"
         self._appends = Appends(conn)
 
     @property
@@ -242,32 +279,32 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
             last = rows[-1].id
 
     # packages -----------------------------------------------------------------------------
-    def next_version_of(self, region: str, name: str, now_us: int) -> GroupRow | None:
+    def next_version_of(
+        self, region: str, name: str, now_us: int, *, resource_kind: str | None = None
+    ) -> TakenVersion | None:
         # One UPDATE: it takes the row lock (PostgreSQL) or runs under the database write lock
         # (SQLite, BEGIN IMMEDIATE) and holds it until commit, so numbers and times never interleave.
-        row = fast.run(
-            self.conn, _NEXT_VERSION_OF, {"in_region": region, "group_key": name.lower(), "now_us": now_us}
+        stmt = _NEXT_VERSION_RESERVING_ID if self._reserve_ids else _NEXT_VERSION_OF
+        params = {
+            "in_region": region,
+            "group_key": name.lower(),
+            "now_us": now_us,
+            "resource_kind": resource_kind,
+        }
+        found = fast.run(self.conn, stmt, params).first()
+        if found is None:
+            return None
+        body = found.resource_body
+        return TakenVersion(
+            from_row(GroupRow, found), None if body is None else json.loads(body), found.package_id
         )
-        found = row.first()
-        return from_row(GroupRow, found) if found else None
 
     def insert_package(self, row: PackageRow) -> PackageRow:
+        if row.id is not None:
+            self._appends.add(P, {"id": row.id, **_package_values(row)})
+            return row
         try:
-            row.id = fast.run(
-                self.conn,
-                _INSERT_PACKAGE,
-                {
-                    "region": row.region,
-                    "group_id": row.group_id,
-                    "version": row.version,
-                    "key": row.key,
-                    "name": row.name,
-                    "arn": row.arn,
-                    "approval_status": row.approval_status,
-                    "created_us": row.created_us,
-                    "body": dumps(row.body),
-                },
-            ).scalar_one()
+            row.id = fast.run(self.conn, _INSERT_PACKAGE, _package_values(row)).scalar_one()
         except sa.exc.IntegrityError as exc:
             raise DuplicateKey(row.arn) from exc
         return row

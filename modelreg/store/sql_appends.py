@@ -1,6 +1,7 @@
-"""Writes a transaction holds back and sends together: appends, rows whose insert returns nothing
-the caller needs (history entries, outbox events, client tokens, the lineage backlog), and
-updates of rows by id whose statement returns nothing (a package's status and body).
+"""Writes a transaction holds back and sends together: appends, rows whose insert returns nothing the
+caller needs (history entries, outbox events, client tokens, the lineage backlog, metrics files to
+read, a new version whose id was reserved), and updates of rows by id whose statement returns
+nothing (a package's status and body).
 
 On PostgreSQL every statement is a round trip that costs the server about as much CPU as the
 work it asks for, and a registration ended with four such inserts. ``Appends`` keeps them until
@@ -27,8 +28,9 @@ from modelreg.store import schema
 from modelreg.store import sql_fast as fast
 from modelreg.store.base import DuplicateKey
 
-#: rows per combined statement (PutEvents appends up to 10 events at once)
-_PER_STATEMENT = 8
+#: rows per combined statement: a registration's rows (its package, metrics files, history,
+#: backlog entry, event and client token) and PutEvents' 10 events fit in one
+_PER_STATEMENT = 12
 #: tables whose unique-key collision is ``DuplicateKey`` for the caller, and the member naming the key
 _DUPLICATE_KEY_MEMBER = {schema.client_tokens.name: "token"}
 
@@ -92,11 +94,11 @@ class Appends:
 
     def update(self, table: sa.Table, row_id: int, values: dict[str, Any]) -> None:
         """Set ``values`` on the row of ``table`` whose ``id`` is ``row_id`` with the transaction's
-        next statement or its commit. The row must be in the database already, not among the rows
-        held back here. A second update of a row not sent yet is merged into the first (one
-        statement cannot update a row twice)."""
-        for kind, table_name, held in self._rows:
-            if kind == _UPDATE and table_name == table.name and held["id"] == row_id:
+        next statement or its commit. An update of a row not sent yet is merged into what is held
+        for it: into its insert (a row inserted with its ``id`` given), or into its first update
+        (one statement can neither update a row it inserts nor update a row twice)."""
+        for _kind, table_name, held in self._rows:
+            if table_name == table.name and held.get("id") == row_id:
                 held.update(values)
                 return
         self._rows.append((_UPDATE, table.name, {"id": row_id, **values}))

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 from modelreg.store import schema
 from modelreg.store.base import Cursor, MetricPoint, MetricSource, PackageRow
+from modelreg.store.sql_appends import Appends
 from modelreg.store.sql_rows import from_row
 
 MS = schema.metric_sources
@@ -46,10 +47,11 @@ class MetricsQueries:
 
     conn: Connection
     _lock_rows: bool
+    _appends: Appends
 
     def add_metric_sources(self, sources: Sequence[MetricSource]) -> None:
-        if sources:
-            self.conn.execute(MS.insert(), [{c: getattr(s, c) for c in _SOURCE_COLUMNS} for s in sources])
+        for source in sources:
+            self._appends.add(MS, {c: getattr(source, c) for c in _SOURCE_COLUMNS})
 
     def claim_metric_sources(self, now_us: int, lease_us: int, limit: int) -> list[MetricSource]:
         stmt = _CLAIM_LOCKED if self._lock_rows else _CLAIM

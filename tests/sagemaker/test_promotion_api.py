@@ -13,6 +13,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from modelreg.sagemaker.promotion import Gate, Metrics, Policy, evaluate, parse_policy
 from tests.artifacts.moto_server import CREDENTIALS, MotoServer, modelreg_reading_from
-from tests.conftest import client
+from tests.conftest import client, fresh_postgres_database
 from tests.sagemaker.metrics_helpers import Files, sagemaker_format
 from tests.server import Server, free_port
 
@@ -47,12 +48,20 @@ FULL_POLICY = {
 }
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, moto_s3: MotoServer) -> Iterator[Server]:
-    """A modelreg server that reads s3:// artifacts from moto (credentials from its environment)."""
-    srv = modelreg_reading_from(moto_s3, tmp_path_factory.mktemp("modelreg"))
-    yield srv
-    srv.stop()
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, moto_s3: MotoServer
+) -> Iterator[Server]:
+    """A modelreg server that reads s3:// artifacts from moto (credentials from its environment),
+    on each store: a registration reads the policy and writes its version differently on each."""
+    with ExitStack() as stack:
+        args = []
+        if request.param == "postgresql":
+            url = stack.enter_context(fresh_postgres_database())
+            args = ["--store", url.replace("postgresql+psycopg://", "postgresql://")]
+        srv = modelreg_reading_from(moto_s3, tmp_path_factory.mktemp("modelreg"), *args)
+        yield srv
+        srv.stop()
 
 
 @pytest.fixture
@@ -273,6 +282,23 @@ def test_auto_approval_and_the_improvement_gate(server: Server, sm, group: str, 
         ModelPackageGroupName=group, ModelApprovalStatus="Approved", SortOrder="Descending", MaxResults=1
     )["ModelPackageSummaryList"]
     assert [p["ModelPackageArn"] for p in latest] == [v2]
+
+
+def test_auto_approval_by_absolute_gates_alone(server: Server, sm, group: str, files: Files) -> None:
+    # nothing to compare with, so nothing is read between writing the version and approving it
+    set_policy(server, group, {"gates": [{"metric": "auc", "min": 0.85}], "auto_approve": True})
+    arn = register(sm, group, files.put({"auc": 0.9}))
+    desc = sm.describe_model_package(ModelPackageName=arn)
+    reason = "Auto-approved by promotion policy: auc 0.9 >= 0.85"
+    assert (desc["ModelApprovalStatus"], desc["ApprovalDescription"]) == ("Approved", reason)
+    assert history(server, group, 1) == [
+        CREATED,
+        ("promotion-policy", "ModelApprovalStatus", "PendingManualApproval", "Approved", reason),
+    ]
+    latest = sm.list_model_packages(
+        ModelPackageGroupName=group, ModelApprovalStatus="Approved", SortOrder="Descending", MaxResults=1
+    )["ModelPackageSummaryList"]
+    assert [p["ModelPackageArn"] for p in latest] == [arn]
 
 
 def test_a_failed_gate_leaves_the_version_pending(server: Server, sm, group: str, files: Files) -> None:

@@ -31,7 +31,7 @@ def add_version(
         group = groups[0]
         taken = tx.next_version_of(group.region, group.name, 1_000 * version)
         assert taken is not None
-        number, created = taken.last_version, taken.last_created_us
+        number, created = taken.group.last_version, taken.group.last_created_us
         assert number == version, f"version {version} is not the group's next ({number})"
         arn = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model-package/{group.name}/{version}"
         approval = status or "PendingManualApproval"

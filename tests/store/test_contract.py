@@ -43,7 +43,7 @@ def add_version(
     with store.write() as tx:
         taken = tx.next_version_of(group.region, group.name, now_us)
         assert taken is not None
-        version, created = taken.last_version, taken.last_created_us
+        version, created = taken.group.last_version, taken.group.last_created_us
         row = PackageRow(
             region=group.region,
             name=group.name,
@@ -53,6 +53,7 @@ def add_version(
             group_id=group.id,
             version=version,
             approval_status=status,
+            id=taken.package_id,
         )
         return tx.insert_package(row)
 
@@ -94,8 +95,15 @@ def test_the_next_version_of_a_group_by_name_in_one_statement(store: SqlStore) -
         assert tx.next_version_of(REGION, "nothing", 4_000) is None
         assert tx.next_version_of("eu-west-1", "fraud", 4_000) is None
     assert taken is not None
-    assert (taken.id, taken.name, taken.arn, taken.created_us) == (group.id, "Fraud", group.arn, 700)
-    assert (taken.last_version, taken.last_created_us) == (2, 5_001)
+    taken_group = taken.group
+    assert (taken_group.id, taken_group.name, taken_group.arn, taken_group.created_us) == (
+        group.id,
+        "Fraud",
+        group.arn,
+        700,
+    )
+    assert (taken_group.last_version, taken_group.last_created_us) == (2, 5_001)
+    assert taken.resource_body is None
     with store.read() as tx:
         stored = tx.get_group(REGION, "fraud")
         assert stored is not None and (stored.last_version, stored.last_created_us) == (2, 5_001)
@@ -392,6 +400,85 @@ def test_package_updates_are_seen_by_the_next_statement_merged_and_only_committe
         "Rejected",
         "second",
     )
+
+
+def test_the_next_version_reads_the_groups_named_resource_of_the_kind_asked(store: SqlStore) -> None:
+    group = make_group(store, "Scored")
+    other = make_group(store, "other")
+    with store.write() as tx:
+        for region, kind, name, body in [
+            (REGION, "policy", "scored", {"gates": 1}),  # named by the group's key
+            (REGION, "rule", "scored", {"other": "kind"}),
+            (REGION, "policy", "other", {"other": "group"}),
+            ("eu-west-1", "policy", "scored", {"other": "region"}),
+        ]:
+            tx.insert_resource(
+                NamedResource(region=region, kind=kind, name=name, arn=f"arn:{name}", created_us=1, body=body)
+            )
+    with store.write() as tx:
+        taken = tx.next_version_of(REGION, "SCORED", 1_000, resource_kind="policy")
+        none_of_kind = tx.next_version_of(REGION, "scored", 2_000, resource_kind="alarm")
+        no_kind = tx.next_version_of(REGION, "scored", 3_000)
+    assert taken is not None and taken.resource_body == {"gates": 1}
+    assert none_of_kind is not None and none_of_kind.resource_body is None
+    assert no_kind is not None and no_kind.resource_body is None
+    assert (taken.group.id, no_kind.group.last_version) == (group.id, 3)
+    assert other.id != group.id
+
+
+def test_a_reserved_package_id_is_written_with_the_commit_and_merges_its_updates(store: SqlStore) -> None:
+    group = make_group(store, "reserved")
+    with store.write() as tx:
+        taken = tx.next_version_of(REGION, "reserved", 1_000)
+        assert taken is not None
+        row = PackageRow(
+            region=REGION,
+            name="reserved",
+            arn=f"{group.arn}/1",
+            created_us=taken.group.last_created_us,
+            body={"ModelApprovalStatus": "PendingManualApproval"},
+            group_id=group.id,
+            version=1,
+            approval_status="PendingManualApproval",
+            id=taken.package_id,
+        )
+        tx.insert_package(row)
+        row.approval_status, row.body["ModelApprovalStatus"] = "Approved", "Approved"
+        tx.update_package(row)  # merged into the insert where that is held back
+        seen = tx.get_package_version(group.id, 1)
+        assert seen is not None and (seen.id, seen.approval_status) == (row.id, "Approved")
+    # PostgreSQL reserves ids from the sequence the serial column uses: later inserts never collide
+    assert store.is_sqlite or taken.package_id is not None
+    with pytest.raises(RuntimeError), store.write() as tx:
+        again = tx.next_version_of(REGION, "reserved", 2_000)
+        assert again is not None
+        tx.insert_package(
+            PackageRow(
+                region=REGION,
+                name="reserved",
+                arn=f"{group.arn}/2",
+                created_us=2_000,
+                body={},
+                group_id=group.id,
+                version=2,
+                id=again.package_id,
+            )
+        )
+        raise RuntimeError
+    with store.write() as tx:
+        unversioned = tx.insert_package(
+            PackageRow(region=REGION, name="loose", arn="arn:loose", created_us=1, body={})
+        )
+    with store.read() as tx:
+        stored = tx.get_package_version(group.id, 1)
+        assert stored is not None and (stored.id, stored.approval_status, stored.body) == (
+            row.id,
+            "Approved",
+            {"ModelApprovalStatus": "Approved"},
+        )
+        assert tx.get_package_version(group.id, 2) is None
+        assert tx.get_group(REGION, "reserved").last_version == 1
+    assert unversioned.id not in (None, row.id)
 
 
 def test_group_body_and_policy_round_trip(store: SqlStore) -> None:

@@ -51,3 +51,16 @@ def test_a_lone_update_is_a_plain_update(sent: list[tuple[str, dict[str, Any]]])
     [(sql, params)] = sent
     assert sql.startswith("UPDATE model_packages SET") and "WITH" not in sql
     assert params == {"a0_id": 7, "a0_approval_status": "Approved", "a0_body": "{}"}
+
+
+def test_an_update_of_a_row_held_for_insert_goes_into_the_insert(
+    sent: list[tuple[str, dict[str, Any]]],
+) -> None:
+    appends = _appends()
+    appends.add(schema.model_packages, {"id": 41, "approval_status": "PendingManualApproval", "body": "{}"})
+    appends.add(schema.history, {"arn": "a", "reason": "r"})
+    appends.update(schema.model_packages, 41, {"approval_status": "Approved", "body": '{"x": 1}'})
+    appends.flush()
+    [(sql, params)] = sent
+    assert "UPDATE" not in sql and sql.count("INSERT INTO model_packages") == 1
+    assert (params["a0_id"], params["a0_approval_status"], params["a0_body"]) == (41, "Approved", '{"x": 1}')
