@@ -18,7 +18,7 @@ import uuid
 from typing import Any
 
 from modelreg.aws.dispatch import RequestContext
-from modelreg.store.base import OutboxEvent, Transaction
+from modelreg.store.base import OutboxEvent, PackageRow, Transaction
 
 SOURCE = "aws.sagemaker"
 MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
@@ -41,15 +41,16 @@ def emit(
     resources: list[str],
     source: str = SOURCE,
     sequenced_arn: str | None = None,
-    first_of_resource: bool = False,
+    last_sequence: int | None = None,
     at_us: int | None = None,
 ) -> OutboxEvent:
-    """Write one EventBridge-shaped event into the outbox; ``sequenced_arn`` numbers it per resource
-    (``first_of_resource`` says the resource is brand new, so its number is 1 without a lookup)."""
+    """Write one EventBridge-shaped event into the outbox; ``sequenced_arn`` numbers it per resource:
+    ``last_sequence`` + 1 when the caller knows the resource's last number (0 for a brand-new
+    resource), else the number after the outbox's last for it."""
     at_us = at_us if at_us is not None else ctx.now_us()
     sequence = None
     if sequenced_arn:
-        sequence = 1 if first_of_resource else tx.next_event_sequence(sequenced_arn)
+        sequence = last_sequence + 1 if last_sequence is not None else tx.next_event_sequence(sequenced_arn)
     if sequence is not None and isinstance(detail.get("modelreg"), dict):
         detail["modelreg"]["sequence"] = sequence
     event_id = str(uuid.uuid4())
@@ -90,12 +91,16 @@ def with_iso_times(body: dict[str, Any]) -> dict[str, Any]:
 def model_package_changed(
     tx: Transaction,
     ctx: RequestContext,
-    arn: str,
+    row: PackageRow,
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
     at_us: int,
 ) -> OutboxEvent:
-    """The event for a created (``before`` None), updated, or deleted (``after`` None) model package."""
+    """The event for a created (``before`` None), updated, or deleted (``after`` None) model package
+    ``row``, numbered after ``row.last_event_sequence`` (looked up when None), which is then set to
+    the event's number: an update writes the row after this, so that the next event needs no
+    lookup."""
+    arn = row.arn
     current = after if after is not None else before
     assert current is not None
     detail = with_iso_times(current)
@@ -110,17 +115,20 @@ def model_package_changed(
         "previousModelApprovalStatus": (before or {}).get("ModelApprovalStatus"),
         "previousModelLifeCycle": (before or {}).get("ModelLifeCycle"),
     }
-    return emit(
+    # a version's ARN is never reused, so its creation is always its first event
+    last_sequence = 0 if before is None and row.version is not None else row.last_event_sequence
+    event = emit(
         tx,
         ctx,
         detail_type=MODEL_PACKAGE_STATE_CHANGE,
         detail=detail,
         resources=[arn],
         sequenced_arn=arn,
-        # a version's ARN is never reused, so its creation is always its first event
-        first_of_resource=before is None and current.get("ModelPackageVersion") is not None,
+        last_sequence=last_sequence,
         at_us=at_us,
     )
+    row.last_event_sequence = event.sequence
+    return event
 
 
 def model_package_group_changed(

@@ -203,13 +203,14 @@ def _create_version(
         version=version,
         approval_status=body["ModelApprovalStatus"],
         id=taken.package_id,
+        last_event_sequence=1,  # its Created event, below
     )
     tx.insert_package(row)
     metrics_ingest.record_sources(tx, row, params, created_us)
     history.record_changes(tx, ctx, arn, None, body, created_us, params)
     lineage.on_version_created(tx, row)
     promotion.on_create(tx, ctx, group, policy, row, metrics)
-    outbox.model_package_changed(tx, ctx, arn, None, body, created_us)
+    outbox.model_package_changed(tx, ctx, row, None, body, created_us)
     return arn
 
 
@@ -244,7 +245,7 @@ def _create_unversioned(tx: Transaction, ctx: RequestContext, params: dict[str, 
     tx.put_tags(arn, tag_dict(params.get("Tags")))
     metrics_ingest.record_sources(tx, row, params, now)
     history.record_changes(tx, ctx, arn, None, body, now, params)
-    outbox.model_package_changed(tx, ctx, arn, None, body, now)
+    outbox.model_package_changed(tx, ctx, row, None, body, now)
     return arn
 
 
@@ -325,9 +326,9 @@ def _update(ctx: RequestContext, params: dict[str, Any], metrics: promotion.Metr
         row.body["LastModifiedTime"] = us_to_epoch(now)
         row.body["LastModifiedBy"] = ctx.user_context()
         row.approval_status = row.body.get("ModelApprovalStatus")
-        tx.update_package(row)
         history.record_changes(tx, ctx, row.arn, before, row.body, now, params)
-        outbox.model_package_changed(tx, ctx, row.arn, before, row.body, now)
+        outbox.model_package_changed(tx, ctx, row, before, row.body, now)
+        tx.update_package(row)  # with the event's number
         remember_client_token(tx, ctx, params, row.arn)
     return row.arn
 
@@ -398,4 +399,4 @@ def remove_package(tx: Transaction, ctx: RequestContext, row: PackageRow) -> Non
     tx.delete_package(row.id)
     now = ctx.now_us()
     history.record_deletion(tx, ctx, row.arn, row.body, now)
-    outbox.model_package_changed(tx, ctx, row.arn, row.body, None, now)
+    outbox.model_package_changed(tx, ctx, row, row.body, None, now)

@@ -63,6 +63,8 @@ class PackageRow:
     version: int | None = None
     approval_status: str | None = None
     id: int | None = None
+    #: the ``sequence`` of the package's newest outbox event; None when it is to be looked up
+    last_event_sequence: int | None = None
 
     @property
     def key(self) -> str | None:
@@ -267,8 +269,8 @@ class RegistryTransaction(Protocol):
     ) -> PackageRow | None: ...
 
     def update_package(self, row: PackageRow) -> None:
-        """Write back ``approval_status`` and ``body``; held back like an append (see
-        ``Transaction``)."""
+        """Write back ``approval_status``, ``body`` and ``last_event_sequence``; held back like an
+        append (see ``Transaction``)."""
 
     def delete_package(self, package_id: int) -> None: ...
 

@@ -53,6 +53,9 @@ model_packages = sa.Table(
     sa.Column("approval_status", sa.String(32), nullable=True),
     sa.Column("created_us", sa.BigInteger, nullable=False),
     sa.Column("body", sa.Text, nullable=False),
+    # the ``sequence`` of the package's newest outbox event, so that the next one needs no lookup
+    # (NULL: not known here, look it up); written under the row's lock with the event
+    sa.Column("last_event_sequence", sa.Integer, nullable=True),
     sa.UniqueConstraint("group_id", "version"),
     sa.UniqueConstraint("region", "key"),
     # the orders ListModelPackages pages in: a group's approved versions (latest approved), a

@@ -183,6 +183,7 @@ def _package_values(row: PackageRow) -> dict[str, Any]:
         "approval_status": row.approval_status,
         "created_us": row.created_us,
         "body": dumps(row.body),
+        "last_event_sequence": row.last_event_sequence,
     }
 
 
@@ -328,7 +329,12 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
 
     def update_package(self, row: PackageRow) -> None:
         assert row.id is not None
-        self._appends.update(P, row.id, {"approval_status": row.approval_status, "body": dumps(row.body)})
+        values = {
+            "approval_status": row.approval_status,
+            "body": dumps(row.body),
+            "last_event_sequence": row.last_event_sequence,
+        }
+        self._appends.update(P, row.id, values)
 
     def delete_package(self, package_id: int) -> None:
         self.conn.execute(P.delete().where(P.c.id == package_id))

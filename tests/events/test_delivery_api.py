@@ -6,6 +6,7 @@ import base64
 import contextlib
 import datetime as dt
 import json
+import sqlite3
 import subprocess
 import sys
 import time
@@ -132,6 +133,47 @@ def test_an_approval_reaches_the_webhook_signed_and_shaped_like_aws(
         assert len(receiver.received) == 1  # nothing else matched
         (row,) = wait_deliveries(server.url, lambda rows: rows and rows[0]["status"] == "succeeded")
         assert row["rule"] == "model-approved-trigger" and row["attempts"] == 1
+    finally:
+        server.stop()
+
+
+def test_each_package_event_is_numbered_after_the_packages_last(tmp_path: Path, receiver: Receiver) -> None:
+    every_package_event = {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Model Package State Change"],
+    }
+    server = Server(tmp_path, args=FAST).start()
+    try:
+        wire_rule(server.url, receiver.url + "/hooks/all", pattern=every_package_event)
+        sm = client(server.url)
+        version = register(server.url)  # created, approved
+        sm.update_model_package(ModelPackageArn=version, CustomerMetadataProperties={"k": "v"})
+        # a row written before the package kept its last number (migration 0008): looked up instead
+        with contextlib.closing(sqlite3.connect(tmp_path / "modelreg.db", timeout=10)) as db, db:
+            db.execute(
+                "UPDATE model_packages SET last_event_sequence = NULL WHERE arn = ?", (version.lower(),)
+            )
+        sm.update_model_package(ModelPackageArn=version, ModelApprovalStatus="Rejected")
+        sm.delete_model_package(ModelPackageName=version)
+        for _ in range(2):  # an unversioned name used again continues its numbers
+            loose = sm.create_model_package(
+                ModelPackageName="loose", InferenceSpecification={"Containers": [{"Image": "img:1"}]}
+            )["ModelPackageArn"]
+            sm.delete_model_package(ModelPackageName="loose")
+        got = receiver.wait_for(lambda r: len(r) >= 9)
+        numbers: dict[str, list[tuple[int, str]]] = {}
+        for event in (r.json for r in got):
+            numbers.setdefault(event["resources"][0], []).append(
+                (event["detail"]["modelreg"]["sequence"], event["detail"]["modelreg"]["change"])
+            )
+        assert sorted(numbers[version]) == [
+            (1, "Created"),
+            (2, "Updated"),
+            (3, "Updated"),
+            (4, "Updated"),
+            (5, "Deleted"),
+        ]
+        assert sorted(numbers[loose]) == [(1, "Created"), (2, "Deleted"), (3, "Created"), (4, "Deleted")]
     finally:
         server.stop()
 

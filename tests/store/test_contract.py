@@ -375,6 +375,7 @@ def test_package_updates_are_seen_by_the_next_statement_merged_and_only_committe
     with store.write() as tx:
         tx.append_history(_entry(one.arn, 0))  # one statement with both updates on PostgreSQL
         one.approval_status, one.body["ModelApprovalStatus"] = "Approved", "Approved"
+        one.last_event_sequence = 7
         tx.update_package(one)
         two.body["ModelPackageDescription"] = "first"
         tx.update_package(two)
@@ -392,9 +393,10 @@ def test_package_updates_are_seen_by_the_next_statement_merged_and_only_committe
     with store.read() as tx:
         got = {arn: tx.get_package_by_arn(arn) for arn in (one.arn, two.arn)}
         assert [e.reason for e in tx.list_history(one.arn)] == ["r0"]
-    assert (got[one.arn].approval_status, got[one.arn].body) == (
+    assert (got[one.arn].approval_status, got[one.arn].body, got[one.arn].last_event_sequence) == (
         "Approved",
         {"ModelPackageVersion": 1, "ModelApprovalStatus": "Approved"},
+        7,
     )
     assert (got[two.arn].approval_status, got[two.arn].body["ModelPackageDescription"]) == (
         "Rejected",
