@@ -1,5 +1,4 @@
-"""uvicorn's httptools protocol, receiving request bodies without copying them and sending each
-response's head with its body (:class:`ResponseTransport`).
+"""uvicorn's httptools protocol, receiving request bodies without copying them.
 
 uvicorn appends each piece of a request body that arrives to a ``bytearray`` and hands the app
 ``bytes(that bytearray)``: every byte uploaded is copied twice in Python (more when the bytearray
@@ -16,7 +15,6 @@ app's buffer, and the loop does no work per piece. The S3 API writes object data
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import socket
@@ -179,48 +177,6 @@ class SocketBody:
             cycle.keep_alive = False
 
 
-class ResponseTransport:
-    """The connection's transport as one response cycle sees it: the response head, which uvicorn
-    writes on ``http.response.start``, is held back and written with the body's first piece in
-    one send. Written apart, they cost the server two sends and the client two wake-ups, and on a
-    loopback connection each send pays for waking the client (a third of a small request's server
-    CPU went to the head's send). Not for HEAD requests, whose responses write no body."""
-
-    __slots__ = ("_head", "_head_seen", "_transport")
-
-    def __init__(self, transport: asyncio.Transport) -> None:
-        self._transport = transport
-        self._head: bytes | None = None
-        self._head_seen = False
-
-    def write(self, data: bytes) -> None:
-        if not self._head_seen:
-            if data.startswith(_INTERIM):  # "100 Continue": the client waits for it to send the body
-                self._transport.write(data)
-                return
-            self._head, self._head_seen = data, True
-            return
-        head = self._head
-        if head is None:
-            self._transport.write(data)
-            return
-        self._head = None
-        self._transport.writelines((head, data))
-
-    def close(self) -> None:
-        if self._head is not None:  # the app failed after it started its response
-            self._transport.write(self._head)
-            self._head = None
-        self._transport.close()
-
-    def is_closing(self) -> bool:
-        return self._transport.is_closing()
-
-
-#: how an interim (1xx) response's status line starts
-_INTERIM = b"HTTP/1.1 1"
-
-
 class HttpProtocol(HttpToolsProtocol):
     """``uvicorn.run(http=HttpProtocol)``: uvicorn's protocol with ``on_body`` collecting
     ``BodyPieces`` (the cycle's ``receive`` reads them with ``bytes()`` and resets ``body`` to an
@@ -242,9 +198,6 @@ class HttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
         scope = self.scope
-        cycle = self.cycle
-        if cycle is not None and cycle.scope is scope and scope["method"] != "HEAD":
-            cycle.transport = ResponseTransport(self.transport)  # type: ignore[assignment]
         if scope["method"] != "PUT" or self.pipeline or self.scheme != "http" or "path" not in scope:
             return  # a queued pipelined request, TLS or an upgrade: bodies go the usual way
         if not _SOCKET_BODIES:

@@ -23,7 +23,6 @@ from modelreg.http_protocol import (
     BodyDisconnected,
     BodyTimeout,
     HttpProtocol,
-    ResponseTransport,
     SocketBody,
 )
 from tests.server import free_port
@@ -247,58 +246,3 @@ def test_the_last_bytes_of_a_body_are_read_as_soon_as_they_come(
         threading.Event().wait(0.3)  # the client pauses before its last bytes
         sock.sendall(data[-tail:])
         assert _raw_answers(sock, 1) == [(b"200", _expected(data))]
-
-
-class _Transport:
-    """What a ``ResponseTransport`` sends on: every call, in order."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, tuple[bytes, ...]]] = []
-
-    def write(self, data: bytes) -> None:
-        self.calls.append(("write", (data,)))
-
-    def writelines(self, pieces: tuple[bytes, ...]) -> None:
-        self.calls.append(("writelines", tuple(pieces)))
-
-    def close(self) -> None:
-        self.calls.append(("close", ()))
-
-    def is_closing(self) -> bool:
-        return False
-
-
-def test_the_response_head_is_sent_with_the_first_piece_of_the_body() -> None:
-    sent = _Transport()
-    transport = ResponseTransport(sent)  # type: ignore[arg-type]
-    transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # the client waits for it: sent at once
-    transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\n")
-    assert sent.calls == [("write", (b"HTTP/1.1 100 Continue\r\n\r\n",))]
-    transport.write(b"ab")
-    transport.write(b"cd")
-    assert sent.calls[1:] == [
-        ("writelines", (b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\n", b"ab")),
-        ("write", (b"cd",)),
-    ]
-
-
-def test_a_response_head_held_when_the_app_fails_is_sent_before_the_close() -> None:
-    sent = _Transport()
-    transport = ResponseTransport(sent)  # type: ignore[arg-type]
-    transport.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
-    transport.close()
-    assert sent.calls == [
-        ("write", (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",)),
-        ("close", ()),
-    ]
-
-
-def test_head_requests_and_keep_alive_answers_arrive_whole(port: int) -> None:
-    conn = _connection(port)
-    for method in ("HEAD", "GET", "HEAD", "DELETE"):
-        conn.request(method, "/m")
-        response = conn.getresponse()
-        body = response.read()
-        assert response.status == 200
-        assert body == (b"" if method == "HEAD" else json.dumps(_expected(b"", "receive")).encode())
-    conn.close()
