@@ -123,6 +123,24 @@ def get_package(
     return found
 
 
+def get_package_and_group_resource(
+    tx: Transaction, ctx: RequestContext, name_or_arn: str, resource_kind: str, *, for_update: bool = False
+) -> tuple[PackageRow, dict[str, Any] | None]:
+    """``get_package`` and the body of the package's group's named resource of ``resource_kind``
+    (None when it has none, or the package is unversioned): in one statement when the package is
+    named by its ARN (see ``Transaction.get_package_and_group_resource``)."""
+    arn = arns.parse(name_or_arn)
+    if arn is not None and arn.resource_type == "model-package":
+        found = tx.get_package_and_group_resource(name_or_arn.lower(), resource_kind, for_update=for_update)
+        if found is not None:
+            return found
+    row = get_package(tx, ctx, name_or_arn, for_update=for_update)
+    if row.group_id is None:
+        return row, None
+    resource = tx.get_resource(row.region, resource_kind, row.name.lower())
+    return row, None if resource is None else resource.body
+
+
 def tag_list(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in pairs]
 

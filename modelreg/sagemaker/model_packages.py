@@ -20,6 +20,7 @@ from modelreg.sagemaker.common import (
     epoch_param_us,
     find_package,
     get_package,
+    get_package_and_group_resource,
     group_name_and_region,
     tag_dict,
     take_next_version,
@@ -315,13 +316,15 @@ def _update(ctx: RequestContext, params: dict[str, Any], metrics: promotion.Metr
     with ctx.store.write() as tx:
         if replay_client_token(tx, ctx, params) is not None:
             return str(params["ModelPackageArn"])
-        row = get_package(tx, ctx, params["ModelPackageArn"], for_update=True)
+        row, policy = get_package_and_group_resource(
+            tx, ctx, params["ModelPackageArn"], promotion.KIND, for_update=True
+        )
         refuse_approval_on_deploy(ctx, params, row.approval_status)
         if not LINEAGE_MEMBERS.isdisjoint(params):  # its lineage is as it was registered
             lineage.record_if_deferred(tx, ctx, row)
         before = dict(row.body)
         row.body = apply_update(row, params)
-        promotion.check_approval(tx, ctx, row, before, metrics)
+        promotion.check_approval(tx, ctx, row, before, promotion.policy_in(policy), metrics)
         now = ctx.now_us()
         row.body["LastModifiedTime"] = us_to_epoch(now)
         row.body["LastModifiedBy"] = ctx.user_context()

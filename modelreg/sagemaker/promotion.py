@@ -194,15 +194,10 @@ def _key(group_name: str) -> str:
     return group_name.lower()
 
 
-def load_policy(tx: Transaction, region: str, group_name: str) -> Policy | None:
-    """The policy of group ``group_name`` in ``region``, or None when it has none."""
-    resource = tx.get_resource(region, KIND, _key(group_name))
-    return policy_in(None if resource is None else resource.body)
-
-
 def policy_in(resource_body: dict[str, Any] | None) -> Policy | None:
-    """The policy a group's resource of kind ``KIND`` holds (None for none), from its body: what
-    ``Transaction.next_version_of`` reads with a version number."""
+    """The policy a group's resource of kind ``KIND`` holds (None for none), from its body: the
+    registry reads it with the row it checks (``Transaction.next_version_of``,
+    ``Transaction.get_package_and_group_resource``)."""
     return None if resource_body is None else parse_policy(resource_body["policy"])
 
 
@@ -526,19 +521,22 @@ def on_create(
 
 
 def check_approval(
-    tx: Transaction, ctx: RequestContext, row: PackageRow, before: dict[str, Any], cache: MetricsCache
+    tx: Transaction,
+    ctx: RequestContext,
+    row: PackageRow,
+    before: dict[str, Any],
+    policy: Policy | None,
+    cache: MetricsCache,
 ) -> None:
     """UpdateModelPackage, in its write transaction, before anything is written: refuse (with a
-    ``ValidationException``) an approval the group's policy forbids. Only a change to Approved is
-    checked; rejecting and every other update always pass. An approval that passes gates gets a
-    ``PromotionCheck`` ledger entry listing them."""
+    ``ValidationException``) an approval the group's ``policy`` forbids (the caller reads it with
+    the package: ``policy_in``). Only a change to Approved is checked; rejecting and every other
+    update always pass. An approval that passes gates gets a ``PromotionCheck`` ledger entry
+    listing them."""
     if before.get("ModelApprovalStatus") == APPROVED or row.body.get("ModelApprovalStatus") != APPROVED:
         return
     group_name = row.body.get("ModelPackageGroupName")
-    if not group_name:
-        return
-    policy = load_policy(tx, row.region, group_name)
-    if policy is None:
+    if not group_name or policy is None:
         return
     if policy.four_eyes:
         creator = (before.get("CreatedBy") or {}).get("UserProfileName")

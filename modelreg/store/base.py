@@ -261,6 +261,15 @@ class RegistryTransaction(Protocol):
 
     def get_package_by_arn(self, arn: str, *, for_update: bool = False) -> PackageRow | None: ...
 
+    def get_package_and_group_resource(
+        self, arn: str, resource_kind: str, *, for_update: bool = False
+    ) -> tuple[PackageRow, dict[str, Any] | None] | None:
+        """``get_package_by_arn`` and, in the same statement, the body of the package's group's
+        named resource of ``resource_kind`` (named by the group's key; None when it has none, or
+        the package is unversioned). With ``for_update`` only the package row is locked, and the
+        resource is read as it was when the statement began, before any wait for that lock: the
+        caller acts as if before a change to it committed meanwhile."""
+
     def get_package_by_name(self, region: str, name: str, *, for_update: bool = False) -> PackageRow | None:
         """An unversioned package by name (case-insensitive)."""
 

@@ -79,6 +79,19 @@ _NEXT_VERSION_OF = _next_version_of(sa.null())
 _NEXT_VERSION_RESERVING_ID = _next_version_of(sa.literal_column(f"nextval('{P.name}_id_seq')", sa.Integer))
 _INSERT_PACKAGE = P.insert().returning(P.c.id)
 _GET_PACKAGE_BY_ARN = P.select().where(P.c.arn == _b("arn"))
+# the group's named resource of a kind, for a package row of the same statement
+_GROUP_RESOURCE_BODY = (
+    sa.select(R.c.body)
+    .select_from(G.join(R, sa.and_(R.c.region == G.c.region, R.c.name == G.c.key)))
+    .where(G.c.id == P.c.group_id, R.c.kind == _b("resource_kind"))
+    .correlate(P)
+    .scalar_subquery()
+)
+_GET_PACKAGE_AND_GROUP_RESOURCE = sa.select(*P.columns, _GROUP_RESOURCE_BODY.label("resource_body")).where(
+    P.c.arn == _b("arn")
+)
+# PostgreSQL locks the rows of every table the statement reads unless told which
+_LOCK_PACKAGE_AND_READ_GROUP_RESOURCE = _GET_PACKAGE_AND_GROUP_RESOURCE.with_for_update(of=P)
 _GET_PACKAGE_BY_KEY = P.select().where(P.c.region == _b("region"), P.c.key == _b("key"))
 _GET_PACKAGE_VERSION = P.select().where(P.c.group_id == _b("gid"), P.c.version == _b("version"))
 _GET_TOKEN = sa.select(CT.c.request_hash, CT.c.result).where(
@@ -318,6 +331,17 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
 
     def get_package_by_arn(self, arn: str, *, for_update: bool = False) -> PackageRow | None:
         return self._one_package(_GET_PACKAGE_BY_ARN, {"arn": arn}, for_update)
+
+    def get_package_and_group_resource(
+        self, arn: str, resource_kind: str, *, for_update: bool = False
+    ) -> tuple[PackageRow, dict[str, Any] | None] | None:
+        locked = for_update and self._lock_rows
+        stmt = _LOCK_PACKAGE_AND_READ_GROUP_RESOURCE if locked else _GET_PACKAGE_AND_GROUP_RESOURCE
+        found = fast.run(self.conn, stmt, {"arn": arn, "resource_kind": resource_kind}).first()
+        if found is None:
+            return None
+        body = found.resource_body
+        return from_row(PackageRow, found), None if body is None else json.loads(body)
 
     def get_package_by_name(self, region: str, name: str, *, for_update: bool = False) -> PackageRow | None:
         return self._one_package(_GET_PACKAGE_BY_KEY, {"region": region, "key": name.lower()}, for_update)

@@ -428,6 +428,28 @@ def test_the_next_version_reads_the_groups_named_resource_of_the_kind_asked(stor
     assert other.id != group.id
 
 
+def test_a_package_is_read_with_its_groups_named_resource_of_the_kind_asked(store: SqlStore) -> None:
+    group = make_group(store, "Checked")
+    version = add_version(store, group, 1_000)
+    with store.write() as tx:
+        tx.insert_resource(
+            NamedResource(
+                region=REGION, kind="policy", name="checked", arn="arn:p", created_us=1, body={"g": 1}
+            )
+        )
+        loose = tx.insert_package(
+            PackageRow(region=REGION, name="loose", arn="arn:loose", created_us=1, body={})
+        )
+    with store.write() as tx:
+        found = tx.get_package_and_group_resource(version.arn, "policy", for_update=True)
+        assert found is not None
+        row, body = found
+        assert (row.id, row.version, row.arn, body) == (version.id, 1, version.arn, {"g": 1})
+        assert tx.get_package_and_group_resource(version.arn, "rule") == (row, None)
+        assert tx.get_package_and_group_resource(loose.arn, "policy") == (loose, None)
+        assert tx.get_package_and_group_resource("arn:nothing", "policy") is None
+
+
 def test_a_reserved_package_id_is_written_with_the_commit_and_merges_its_updates(store: SqlStore) -> None:
     group = make_group(store, "reserved")
     with store.write() as tx:
