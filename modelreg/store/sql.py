@@ -51,32 +51,29 @@ _INSERT_GROUP = G.insert().returning(G.c.id)
 _UPDATE_GROUP = G.update().where(G.c.id == _b("gid")).values(body=_b("body"), policy=_b("policy"))
 
 
-def _next_version_of(package_id: sa.ColumnElement[Any]) -> sa.Update:
-    """The group's next version number and time, the body of its named resource of the kind
-    ``resource_kind`` (named by the group's key), and ``package_id``."""
-    resource_body = (
-        sa.select(R.c.body)
-        .where(R.c.region == G.c.region, R.c.kind == _b("resource_kind"), R.c.name == G.c.key)
-        .correlate(G)
-        .scalar_subquery()
+_NEXT_VERSION_OF = (
+    G.update()
+    .where(G.c.region == _b("in_region"), G.c.key == _b("group_key"))
+    .values(
+        last_version=G.c.last_version + 1,
+        last_created_us=sa.case(
+            (G.c.last_created_us < _b("now_us"), _b("now_us")), else_=G.c.last_created_us + 1
+        ),
     )
-    return (
-        G.update()
-        .where(G.c.region == _b("in_region"), G.c.key == _b("group_key"))
-        .values(
-            last_version=G.c.last_version + 1,
-            last_created_us=sa.case(
-                (G.c.last_created_us < _b("now_us"), _b("now_us")), else_=G.c.last_created_us + 1
-            ),
-        )
-        .returning(*G.columns, resource_body.label("resource_body"), package_id.label("package_id"))
-    )
-
-
-_NEXT_VERSION_OF = _next_version_of(sa.null())
-# PostgreSQL's serial column takes its ids from this sequence; a reserved id is the one the insert
-# would have taken, so rows inserted with and without one never collide.
-_NEXT_VERSION_RESERVING_ID = _next_version_of(sa.literal_column(f"nextval('{P.name}_id_seq')", sa.Integer))
+    .returning(*G.columns)
+)
+# PostgreSQL's: the same, with the body of the group's named resource of ``resource_kind`` and an
+# id for the new package from the sequence of the serial column (the id an insert would have
+# taken, so rows inserted with and without one never collide). Not for SQLite, whose RETURNING
+# names the updated table's columns unqualified, which a subquery would take for its own.
+_NEXT_VERSION_RESERVING_ID = _NEXT_VERSION_OF.returning(
+    sa.select(R.c.body)
+    .where(R.c.region == G.c.region, R.c.kind == _b("resource_kind"), R.c.name == G.c.key)
+    .correlate(G)
+    .scalar_subquery()
+    .label("resource_body"),
+    sa.literal_column(f"nextval('{P.name}_id_seq')", sa.Integer).label("package_id"),
+)
 _INSERT_PACKAGE = P.insert().returning(P.c.id)
 _GET_PACKAGE_BY_ARN = P.select().where(P.c.arn == _b("arn"))
 # the group's named resource of a kind, for a package row of the same statement
@@ -298,20 +295,24 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
     ) -> TakenVersion | None:
         # One UPDATE: it takes the row lock (PostgreSQL) or runs under the database write lock
         # (SQLite, BEGIN IMMEDIATE) and holds it until commit, so numbers and times never interleave.
-        stmt = _NEXT_VERSION_RESERVING_ID if self._reserve_ids else _NEXT_VERSION_OF
-        params = {
-            "in_region": region,
-            "group_key": name.lower(),
-            "now_us": now_us,
-            "resource_kind": resource_kind,
-        }
-        found = fast.run(self.conn, stmt, params).first()
-        if found is None:
+        params = {"in_region": region, "group_key": name.lower(), "now_us": now_us}
+        if self._reserve_ids:  # one round trip
+            found = fast.run(
+                self.conn, _NEXT_VERSION_RESERVING_ID, {**params, "resource_kind": resource_kind}
+            )
+            row = found.first()
+            if row is None:
+                return None
+            body = row.resource_body
+            return TakenVersion(
+                from_row(GroupRow, row), None if body is None else json.loads(body), row.package_id
+            )
+        row = fast.run(self.conn, _NEXT_VERSION_OF, params).first()
+        if row is None:
             return None
-        body = found.resource_body
-        return TakenVersion(
-            from_row(GroupRow, found), None if body is None else json.loads(body), found.package_id
-        )
+        group = from_row(GroupRow, row)
+        resource = None if resource_kind is None else self.get_resource(region, resource_kind, group.key)
+        return TakenVersion(group, None if resource is None else resource.body, None)
 
     def insert_package(self, row: PackageRow) -> PackageRow:
         if row.id is not None:

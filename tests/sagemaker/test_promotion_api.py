@@ -179,6 +179,24 @@ def test_region_and_unknown_groups(server: Server, group: str, unique: str) -> N
         )
 
 
+def test_a_policy_applies_only_to_its_own_regions_group(server: Server, sm, group: str) -> None:
+    eu = client(server.url, region="eu-west-1")
+    eu.create_model_package_group(ModelPackageGroupName=group)
+    assert (
+        httpx.put(policy_url(server, group) + "?region=eu-west-1", json={"four_eyes": True}).status_code
+        == 200
+    )
+    # us-east-1's group of the same name has no policy: its registrant may register Approved
+    arn = register(sm, group, None, ModelApprovalStatus="Approved")
+    assert status(sm, arn) == "Approved"
+    pending = register(sm, group, None, ModelApprovalStatus="PendingManualApproval")
+    sm.update_model_package(ModelPackageArn=pending, ModelApprovalStatus="Approved")
+    assert status(sm, pending) == "Approved"
+    with pytest.raises(ClientError) as exc:  # eu-west-1's is under the rule
+        register(eu, group, None, ModelApprovalStatus="Approved")
+    assert "four-eyes rule" in refusal(exc)[1]
+
+
 @pytest.mark.parametrize(
     ("policy", "message"),
     [

@@ -408,11 +408,12 @@ def test_the_next_version_reads_the_groups_named_resource_of_the_kind_asked(stor
     group = make_group(store, "Scored")
     other = make_group(store, "other")
     with store.write() as tx:
+        # the near misses first: a lookup that ignored one of the three would find one of them
         for region, kind, name, body in [
-            (REGION, "policy", "scored", {"gates": 1}),  # named by the group's key
+            ("eu-west-1", "policy", "scored", {"other": "region"}),
             (REGION, "rule", "scored", {"other": "kind"}),
             (REGION, "policy", "other", {"other": "group"}),
-            ("eu-west-1", "policy", "scored", {"other": "region"}),
+            (REGION, "policy", "scored", {"gates": 1}),  # named by the group's key
         ]:
             tx.insert_resource(
                 NamedResource(region=region, kind=kind, name=name, arn=f"arn:{name}", created_us=1, body=body)
