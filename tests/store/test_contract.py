@@ -433,11 +433,17 @@ def test_a_package_is_read_with_its_groups_named_resource_of_the_kind_asked(stor
     group = make_group(store, "Checked")
     version = add_version(store, group, 1_000)
     with store.write() as tx:
-        tx.insert_resource(
-            NamedResource(
-                region=REGION, kind="policy", name="checked", arn="arn:p", created_us=1, body={"g": 1}
+        # the near misses first: a lookup that ignored the region or the group would find one
+        for region, name, body in [
+            ("eu-west-1", "checked", {"other": "region"}),
+            (REGION, "other", {}),
+            (REGION, "checked", {"g": 1}),
+        ]:
+            tx.insert_resource(
+                NamedResource(
+                    region=region, kind="policy", name=name, arn=f"arn:{name}", created_us=1, body=body
+                )
             )
-        )
         loose = tx.insert_package(
             PackageRow(region=REGION, name="loose", arn="arn:loose", created_us=1, body={})
         )
