@@ -74,7 +74,7 @@ class PackageRow:
 
 @dataclass
 class TakenVersion:
-    """What ``Transaction.next_version_of`` hands out, read in the statement that takes the number."""
+    """What ``Transaction.next_version_of`` hands out with a version number."""
 
     #: the group as it is after the taking: its ``last_version`` and ``last_created_us`` are the
     #: new version's
@@ -245,11 +245,11 @@ class RegistryTransaction(Protocol):
         self, region: str, name: str, now_us: int, *, resource_kind: str | None = None
     ) -> TakenVersion | None:
         """Hand out the next version number of the group ``name`` in ``region`` and its creation
-        time, in this transaction and one statement, or None when there is no such group; with
-        it, the body of the group's named resource of ``resource_kind`` (the promotion policy) and,
-        where the store can, an id reserved for the new package (see ``TakenVersion``). On
-        PostgreSQL all of it is one statement, so that a registration sends no other before it
-        writes.
+        time, in this transaction and one statement, or None when there is no such group. With
+        them come the body of the group's named resource of ``resource_kind`` (the promotion
+        policy) and, where the store can, an id reserved for the new package (see
+        ``TakenVersion``); on PostgreSQL all in that one statement, so that a registration sends
+        no other before it writes.
 
         The group row is locked until commit, so concurrent registrations (from any number of
         servers) never share a number; the time is strictly greater than that of the previous

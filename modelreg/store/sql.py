@@ -49,8 +49,6 @@ _b = sa.bindparam
 _GET_GROUP = G.select().where(G.c.region == _b("region"), G.c.key == _b("key"))
 _INSERT_GROUP = G.insert().returning(G.c.id)
 _UPDATE_GROUP = G.update().where(G.c.id == _b("gid")).values(body=_b("body"), policy=_b("policy"))
-
-
 _NEXT_VERSION_OF = (
     G.update()
     .where(G.c.region == _b("in_region"), G.c.key == _b("group_key"))
