@@ -293,10 +293,7 @@ def list_model_packages(ctx: RequestContext, params: dict[str, Any]) -> dict[str
             if package_type == "Unversioned":
                 return {"ModelPackageSummaryList": []}
             name, region = group_name_and_region(ctx, group_ref)
-            group = tx.get_group(region, name)
-            if group is None:
-                return {"ModelPackageSummaryList": []}
-            query.group_id = group.id
+            query.group_name = (region, name)  # no such group: no versions
         rows, token = pagination.page(
             params, lambda after, n: tx.list_packages(query, after, n), lambda r: tx.package_cursor(r, query)
         )

@@ -114,6 +114,9 @@ class GroupQuery:
 class PackageQuery:
     region: str
     group_id: int | None = None  # restrict to this group's versions
+    #: restrict to the versions of the group with this (region, name), looked up by the listing's
+    #: own statement (none when there is no such group); for when the caller has no group id
+    group_name: tuple[str, str] | None = None
     versioned: bool | None = None  # None: both kinds
     approval_status: str | None = None
     name_contains: str | None = None

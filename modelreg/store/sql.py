@@ -164,6 +164,9 @@ def _list_packages_stmt(
     stmt = P.select().where(P.c.region == _b("region"), *where)
     if scope == "group":
         stmt = stmt.where(P.c.group_id == _b("group_id"))
+    elif scope == "group by name":
+        group_id = sa.select(G.c.id).where(G.c.region == _b("group_region"), G.c.key == _b("group_key"))
+        stmt = stmt.where(P.c.group_id == group_id.scalar_subquery())
     elif scope == "versioned":
         stmt = stmt.where(P.c.group_id.is_not(None))
     elif scope == "unversioned":
@@ -365,6 +368,8 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
     def list_packages(self, query: PackageQuery, after: Cursor | None, limit: int) -> list[PackageRow]:
         if query.group_id is not None:
             scope = "group"
+        elif query.group_name is not None:
+            scope = "group by name"
         else:
             scope = {True: "versioned", False: "unversioned", None: "all"}[query.versioned]
         stmt = _list_packages_stmt(
@@ -381,6 +386,8 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
             "region": query.region,
             "limit": limit,
             "group_id": query.group_id,
+            "group_region": query.group_name and query.group_name[0],
+            "group_key": query.group_name and query.group_name[1].lower(),
             "status": query.approval_status,
             "created_after": query.created_after_us,
             "created_before": query.created_before_us,

@@ -30,7 +30,7 @@ def make_group(store: SqlStore, name: str, created_us: int = 1_000, region: str 
             GroupRow(
                 region=region,
                 name=name,
-                arn=f"arn:group/{name.lower()}",
+                arn=f"arn:group/{name.lower()}" if region == REGION else f"arn:{region}:group/{name.lower()}",
                 created_us=created_us,
                 body={"ModelPackageGroupName": name},
             )
@@ -221,6 +221,25 @@ def test_latest_approved_is_one_indexed_lookup(store: SqlStore) -> None:
                 )
             )
         assert "USING INDEX" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_a_groups_versions_are_listed_by_the_groups_name_in_one_statement(store: SqlStore) -> None:
+    group = make_group(store, "Named")
+    elsewhere = make_group(store, "named", region="eu-west-1")  # same name, another region
+    for i in range(3):
+        add_version(store, group, 100 + i, "Approved")
+    add_version(store, elsewhere, 500, "Approved")  # newer, but not this region's group
+    with store.read() as tx:
+
+        def versions(region: str, name: str) -> list[int | None]:
+            query = PackageQuery(
+                region=region, group_name=(region, name), approval_status="Approved", descending=True
+            )
+            return [r.version for r in tx.list_packages(query, None, 10)]
+
+        assert versions(REGION, "NAMED") == [3, 2, 1]
+        assert versions("eu-west-1", "named") == [1]
+        assert versions(REGION, "nothing") == []
 
 
 def test_package_filters(store: SqlStore) -> None:
