@@ -119,8 +119,12 @@ def get_package(
 ) -> PackageRow:
     found = find_package(tx, ctx, name_or_arn, for_update=for_update)
     if found is None:
-        raise ValidationException(f"ModelPackage {package_arn_for(ctx, name_or_arn)} does not exist.")
+        raise _no_package(ctx, name_or_arn)
     return found
+
+
+def _no_package(ctx: RequestContext, name_or_arn: str) -> ValidationException:
+    return ValidationException(f"ModelPackage {package_arn_for(ctx, name_or_arn)} does not exist.")
 
 
 def get_package_and_group_resource(
@@ -134,7 +138,12 @@ def get_package_and_group_resource(
         found = tx.get_package_and_group_resource(name_or_arn.lower(), resource_kind, for_update=for_update)
         if found is not None:
             return found
-    row = get_package(tx, ctx, name_or_arn, for_update=for_update)
+        # what ``find_package`` tries after the ARN itself (another spelling of the version)
+        row = _by_group_version(tx, arn.region, arn.resource, for_update)
+    else:
+        row = find_package(tx, ctx, name_or_arn, for_update=for_update)
+    if row is None:
+        raise _no_package(ctx, name_or_arn)
     if row.group_id is None:
         return row, None
     resource = tx.get_resource(row.region, resource_kind, row.name.lower())

@@ -198,6 +198,13 @@ def _package_values(row: PackageRow) -> dict[str, Any]:
     }
 
 
+def _resource_body(row: Any) -> dict[str, Any] | None:
+    """The decoded ``resource_body`` column of a result row (a group's named resource; None for
+    none)."""
+    body = row.resource_body
+    return None if body is None else json.loads(body)
+
+
 class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueries):
     """``Transaction`` over one SQLAlchemy connection (see ``modelreg.store.base``)."""
 
@@ -304,10 +311,7 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
             row = found.first()
             if row is None:
                 return None
-            body = row.resource_body
-            return TakenVersion(
-                from_row(GroupRow, row), None if body is None else json.loads(body), row.package_id
-            )
+            return TakenVersion(from_row(GroupRow, row), _resource_body(row), row.package_id)
         row = fast.run(self.conn, _NEXT_VERSION_OF, params).first()
         if row is None:
             return None
@@ -342,8 +346,7 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
         found = fast.run(self.conn, stmt, {"arn": arn, "resource_kind": resource_kind}).first()
         if found is None:
             return None
-        body = found.resource_body
-        return from_row(PackageRow, found), None if body is None else json.loads(body)
+        return from_row(PackageRow, found), _resource_body(found)
 
     def get_package_by_name(self, region: str, name: str, *, for_update: bool = False) -> PackageRow | None:
         return self._one_package(_GET_PACKAGE_BY_KEY, {"region": region, "key": name.lower()}, for_update)
@@ -382,12 +385,13 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
             query.created_after_us is not None,
             query.created_before_us is not None,
         )
+        group_region, group_name = query.group_name or (None, "")
         params = {
             "region": query.region,
             "limit": limit,
             "group_id": query.group_id,
-            "group_region": query.group_name and query.group_name[0],
-            "group_key": query.group_name and query.group_name[1].lower(),
+            "group_region": group_region,
+            "group_key": group_name.lower(),
             "status": query.approval_status,
             "created_after": query.created_after_us,
             "created_before": query.created_before_us,

@@ -517,6 +517,21 @@ def test_a_retried_registration_is_replayed_though_the_policy_now_refuses_it(
     assert len(sm.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]) == 1
 
 
+def test_an_approval_by_another_spelling_of_the_versions_arn_meets_the_policy(
+    server: Server, sm, group: str
+) -> None:
+    set_policy(server, group, {"four_eyes": True})
+    arn = register(sm, group, None)
+    respelled = arn[: -len("/1")] + "/01"  # not the stored ARN: found by group and version
+    with pytest.raises(ClientError) as exc:
+        sm.update_model_package(ModelPackageArn=respelled, ModelApprovalStatus="Approved")
+    assert "four-eyes rule: AKIDTESTUSER registered version 1" in refusal(exc)[1]
+    assert status(sm, arn) == "PendingManualApproval"
+    with pytest.raises(ClientError) as exc:
+        sm.update_model_package(ModelPackageArn=arn[: -len("/1")] + "/9", ModelApprovalStatus="Approved")
+    assert refusal(exc) == ("ValidationException", f"ModelPackage {arn[: -len('/1')]}/9 does not exist.")
+
+
 def test_four_eyes_with_gates_and_auto_approval(
     server: Server, sm, reviewer, group: str, files: Files
 ) -> None:

@@ -64,3 +64,23 @@ def test_an_update_of_a_row_held_for_insert_goes_into_the_insert(
     [(sql, params)] = sent
     assert "UPDATE" not in sql and sql.count("INSERT INTO model_packages") == 1
     assert (params["a0_id"], params["a0_approval_status"], params["a0_body"]) == (41, "Approved", '{"x": 1}')
+
+
+def test_a_registrations_rows_leave_in_one_statement(sent: list[tuple[str, dict[str, Any]]]) -> None:
+    appends = _appends()
+    appends.add(schema.model_packages, {"id": 5, "arn": "a"})
+    for member in ("ModelQuality", "ModelDataQuality", "Bias", "Explainability"):  # metrics files
+        appends.add(schema.metric_sources, {"package_arn": "a", "member": member})
+    for field in ("ModelApprovalStatus", "ModelLifeCycle"):
+        appends.add(schema.history, {"arn": "a", "field": field})
+    appends.add(schema.lineage_backlog, {"package_id": 5})
+    appends.add(schema.events, {"resource_arn": "a", "sequence": 1})
+    appends.add(schema.client_tokens, {"region": "r", "operation": "o", "token": "t"})
+    appends.flush()
+    [(sql, params)] = sent
+    assert [sql.count(f"INSERT INTO {t}") for t in ("model_packages", "metric_sources", "history")] == [
+        1,
+        1,
+        1,
+    ]
+    assert (params["a0_id"], params["a4_member"], params["a9_token"]) == (5, "Explainability", "t")
