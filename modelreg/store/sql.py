@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from typing import Any
@@ -20,7 +20,6 @@ from modelreg.store.base import (
     DuplicateKey,
     GroupQuery,
     GroupRow,
-    HistoryEntry,
     PackageQuery,
     PackageRow,
     StoreBusy,
@@ -30,16 +29,15 @@ from modelreg.store.pg_statistics import StatisticsKeeper
 from modelreg.store.sql_appends import Appends
 from modelreg.store.sql_endpoints import EndpointQueries
 from modelreg.store.sql_events import EventQueries
+from modelreg.store.sql_ledger import LedgerQueries
 from modelreg.store.sql_lineage import LineageQueries
 from modelreg.store.sql_metrics import MetricsQueries
 from modelreg.store.sql_rows import cursor_params, from_row, keyset
+from modelreg.store.sql_tags import TagQueries
 from modelreg.store.sqlite_checkpoints import BACKSTOP_FRAMES, TARGET_FRAMES, Checkpointer
 
 G = schema.model_package_groups
 P = schema.model_packages
-T = schema.tags
-H = schema.history
-CT = schema.client_tokens
 R = schema.named_resources
 
 _b = sa.bindparam
@@ -89,9 +87,6 @@ _GET_PACKAGE_AND_GROUP_RESOURCE = sa.select(*P.columns, _GROUP_RESOURCE_BODY.lab
 _LOCK_PACKAGE_AND_READ_GROUP_RESOURCE = _GET_PACKAGE_AND_GROUP_RESOURCE.with_for_update(of=P)
 _GET_PACKAGE_BY_KEY = P.select().where(P.c.region == _b("region"), P.c.key == _b("key"))
 _GET_PACKAGE_VERSION = P.select().where(P.c.group_id == _b("gid"), P.c.version == _b("version"))
-_GET_TOKEN = sa.select(CT.c.request_hash, CT.c.result).where(
-    CT.c.region == _b("region"), CT.c.operation == _b("operation"), CT.c.token == _b("token")
-)
 
 
 def _region_by_id(table: sa.Table) -> sa.Select[Any]:
@@ -205,7 +200,9 @@ def _resource_body(row: Any) -> dict[str, Any] | None:
     return None if body is None else json.loads(body)
 
 
-class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueries):
+class SqlTransaction(
+    TagQueries, LedgerQueries, EventQueries, EndpointQueries, MetricsQueries, LineageQueries
+):
     """``Transaction`` over one SQLAlchemy connection (see ``modelreg.store.base``)."""
 
     def __init__(self, conn: Connection, *, lock_rows: bool) -> None:
@@ -418,80 +415,6 @@ class SqlTransaction(EventQueries, EndpointQueries, MetricsQueries, LineageQueri
             if len(rows) < batch:
                 return
             last = getattr(rows[-1], key)
-
-    # tags ---------------------------------------------------------------------------------
-    def put_tags(self, arn: str, tags: dict[str, str]) -> None:
-        if not tags:
-            return
-        self.conn.execute(T.delete().where(T.c.arn == arn, T.c.key.in_(list(tags))))
-        self.conn.execute(T.insert(), [{"arn": arn, "key": k, "value": v} for k, v in tags.items()])
-
-    def delete_tags(self, arn: str, keys: Sequence[str]) -> None:
-        if keys:
-            self.conn.execute(T.delete().where(T.c.arn == arn, T.c.key.in_(list(keys))))
-
-    def list_tags(
-        self, arn: str, after_key: str | None = None, limit: int | None = None
-    ) -> list[tuple[str, str]]:
-        stmt = sa.select(T.c.key, T.c.value).where(T.c.arn == arn).order_by(T.c.key)
-        if after_key is not None:
-            stmt = stmt.where(T.c.key > after_key)
-        if limit is not None:
-            stmt = stmt.limit(limit)
-        return [(r.key, r.value) for r in self.conn.execute(stmt)]
-
-    def tags_for(self, arns: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
-        out: dict[str, list[tuple[str, str]]] = {a: [] for a in arns}
-        if arns:
-            stmt = sa.select(T.c.arn, T.c.key, T.c.value).where(T.c.arn.in_(list(arns))).order_by(T.c.key)
-            for r in self.conn.execute(stmt):
-                out[r.arn].append((r.key, r.value))
-        return out
-
-    def count_tags(self, arn: str) -> int:
-        return self.conn.execute(sa.select(sa.func.count()).select_from(T).where(T.c.arn == arn)).scalar_one()
-
-    # history ------------------------------------------------------------------------------
-    def append_history(self, entry: HistoryEntry) -> None:
-        self._appends.add(
-            H,
-            {
-                "arn": entry.arn,
-                "at_us": entry.at_us,
-                "principal": entry.principal,
-                "field": entry.field,
-                "old_value": entry.old_value,
-                "new_value": entry.new_value,
-                "reason": entry.reason,
-                "request_id": entry.request_id,
-            },
-        )
-
-    def list_history(self, arn: str) -> list[HistoryEntry]:
-        rows = self.conn.execute(H.select().where(H.c.arn == arn).order_by(H.c.id))
-        return [from_row(HistoryEntry, r) for r in rows]
-
-    # idempotency --------------------------------------------------------------------------
-    def get_client_token(self, region: str, operation: str, token: str) -> tuple[str, str] | None:
-        row = fast.run(
-            self.conn, _GET_TOKEN, {"region": region, "operation": operation, "token": token}
-        ).first()
-        return (row.request_hash, row.result) if row else None
-
-    def put_client_token(
-        self, region: str, operation: str, token: str, request_hash: str, result: str, now_us: int
-    ) -> None:
-        self._appends.add(
-            CT,
-            {
-                "region": region,
-                "operation": operation,
-                "token": token,
-                "request_hash": request_hash,
-                "result": result,
-                "created_us": now_us,
-            },
-        )
 
 
 @contextmanager
