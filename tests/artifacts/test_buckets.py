@@ -297,6 +297,35 @@ def test_crc_check_values_and_combining(algorithm: str, check: str) -> None:
     assert ck.full_object(algorithm, [(raw[0], len(a)), (raw[1], len(b))]) == ck.checksum_of(algorithm, a + b)
 
 
+#: reflected polynomial and width of each CRC, for the bit-at-a-time reference below
+_CRC_PARAMETERS = {
+    "CRC32": (0xEDB88320, 32),
+    "CRC32C": (0x82F63B78, 32),
+    "CRC64NVME": (0x9A6C9329AC4BC9B5, 64),
+}
+
+
+def _reference_crc(algorithm: str, data: bytes) -> bytes:
+    poly, width = _CRC_PARAMETERS[algorithm]
+    mask = (1 << width) - 1
+    crc = mask
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ poly if crc & 1 else crc >> 1
+    return (crc ^ mask).to_bytes(width // 8, "big")
+
+
+@pytest.mark.parametrize("algorithm", ["CRC32", "CRC32C", "CRC64NVME"])
+def test_crcs_over_pieces_of_any_buffer_type_match_the_reference(algorithm: str) -> None:
+    data = os.urandom(5000)
+    hasher = ck.new_hasher(algorithm)
+    view = memoryview(bytearray(data))
+    for start, end in ((0, 1), (1, 1000), (1000, 1000), (1000, 4093), (4093, 5000)):
+        hasher.update(view[start:end])
+    assert hasher.digest() == _reference_crc(algorithm, data)
+
+
 def test_composite_checksum_is_s3s() -> None:
     # three parts' CRC32s and the composite moto (like S3) reported for them
     parts = [base64.b64decode(v) for v in ("EK8Wlg==", "uh6Plw==", "UbBkyw==")]
