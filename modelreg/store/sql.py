@@ -156,7 +156,14 @@ def _list_packages_stmt(
     before: bool,
 ) -> sa.Select[Any]:
     where, order = keyset(_package_order(by_name), paged, descending)
-    stmt = P.select().where(P.c.region == _b("region"), *where)
+    stmt = P.select().where(*where)
+    # A group's packages are in its region. A group's listing by status and creation time (latest
+    # approved) must not test the region: PostgreSQL, planning a statement psycopg prepared for any
+    # parameters, then preferred the group's index by region and creation time and filtered the
+    # status, reading every version of a group whose latest approved one is old. The other
+    # listings read an index that starts with the region.
+    if not (scope in ("group", "group by name") and status and not by_name):
+        stmt = stmt.where(P.c.region == _b("region"))
     if scope == "group":
         stmt = stmt.where(P.c.group_id == _b("group_id"))
     elif scope == "group by name":
