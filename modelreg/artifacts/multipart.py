@@ -50,7 +50,7 @@ class RequestedPart:
     checksums: dict[str, str]  # algorithm -> base64, as the client listed them
 
 
-def _invalid_part(number: int) -> S3Error:
+def invalid_part(number: int) -> S3Error:
     return S3Error(
         "InvalidPart",
         "One or more of the specified parts could not be found. The part may not have been "
@@ -205,11 +205,11 @@ class Uploads:
         for index, part in enumerate(requested):
             found = stored.get(part.number)
             if found is None or found[2].strip('"') != part.etag.strip().strip('"'):
-                raise _invalid_part(part.number)
+                raise invalid_part(part.number)
             name, size, etag, checksum = found
             for alg, value in part.checksums.items():
                 if alg != algorithm or value.strip() != checksum:
-                    raise _invalid_part(part.number)
+                    raise invalid_part(part.number)
             if size < MIN_PART_SIZE and index < len(requested) - 1:
                 raise S3Error(
                     "EntityTooSmall",

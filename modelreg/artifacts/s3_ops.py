@@ -13,6 +13,7 @@ from modelreg.artifacts import s3_writes as writes
 from modelreg.artifacts import s3_xml as xml
 from modelreg.artifacts.blobs import S3Error
 from modelreg.artifacts.buckets import ObjectInfo, check_bucket_name, check_key
+from modelreg.artifacts.multipart import invalid_part
 from modelreg.artifacts.s3_http import (
     ObjectStream,
     Reply,
@@ -320,14 +321,28 @@ def object_headers(info: ObjectInfo, with_checksum: bool) -> dict[str, str]:
     return headers
 
 
+def _part_range(info: ObjectInfo, number: int) -> tuple[int, int] | None:
+    """(start, length) of part ``number`` of the object (positions 1, 2, ... of the parts it was
+    completed from; a single-part object is its part 1); None for all of an empty object."""
+    parts = info.meta.get("parts")
+    sizes = [size for _, size in parts] if parts else [info.size]
+    if number > len(sizes):
+        raise invalid_part(number)
+    start, length = sum(sizes[: number - 1]), sizes[number - 1]
+    return (start, length) if length else None
+
+
 async def get_object(api: S3Api, req: S3Request) -> Any:
-    if "partNumber" in req.query:
-        raise not_implemented("GetObject with partNumber")
+    """GetObject and HeadObject: all of the object, one ``bytes=`` range of it, or one of the
+    parts it was uploaded in (``partNumber``)."""
+    part = writes.part_number(req) if "partNumber" in req.query else None
+    if part is not None and req.headers.get("range"):
+        raise S3Error("InvalidRequest", "Cannot specify both Range header and partNumber query parameter")
     selected: dict[str, Any] = {}
 
     def select(info: ObjectInfo) -> tuple[int, int]:
         _preconditions(req, info)
-        rng = _range(req.headers.get("range"), info.size)
+        rng = _range(req.headers.get("range"), info.size) if part is None else _part_range(info, part)
         selected["range"] = rng
         return rng if rng is not None else (0, info.size)
 
@@ -341,6 +356,8 @@ async def get_object(api: S3Api, req: S3Request) -> Any:
     for param, header in _OVERRIDES.items():
         if param in req.query:
             headers[header] = req.query[param]
+    if part is not None and info.meta.get("parts"):
+        headers["x-amz-mp-parts-count"] = str(len(info.meta["parts"]))
     if rng is None:
         headers["Content-Length"] = str(info.size)
         return ObjectStream(200, headers, reader, api.executor)

@@ -301,7 +301,8 @@ async def create_upload(api: S3Api, req: S3Request) -> Reply:
     return Reply(200, xml.document("InitiateMultipartUploadResult", inner), headers, xml=True)
 
 
-def _part_number(req: S3Request) -> int:
+def part_number(req: S3Request) -> int:
+    """The request's ``partNumber``; ``InvalidArgument`` unless it is 1 to 10,000."""
     raw = req.query.get("partNumber", "")
     number = _whole_number(raw)
     if number is None or not 1 <= number <= MAX_PART_NUMBER:
@@ -315,7 +316,7 @@ def _part_number(req: S3Request) -> int:
 
 async def upload_part(api: S3Api, req: S3Request) -> Reply:
     upload_id = req.query.get("uploadId", "")
-    number = _part_number(req)
+    number = part_number(req)
     promises, check_sha = _write_setup(api, req)
     meta = await api.run(api.uploads.get, req.bucket, req.key, upload_id)
     extra = (promises.algorithm,) if promises.algorithm else ()

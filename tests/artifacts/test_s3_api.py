@@ -591,6 +591,39 @@ def test_full_object_crc32_multipart(s3: Any, bucket: str) -> None:
     assert got["Body"].read() == whole  # and botocore validated it
 
 
+def test_get_and_head_one_part_of_an_object(s3: Any, bucket: str) -> None:
+    parts = [os.urandom(5 * MB), os.urandom(5 * MB), os.urandom(777)]
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="parts")["UploadId"]
+    etags = [
+        s3.upload_part(Bucket=bucket, Key="parts", UploadId=uid, PartNumber=n, Body=p)["ETag"]
+        for n, p in enumerate(parts, 1)
+    ]
+    listed = [{"PartNumber": n, "ETag": etag} for n, etag in enumerate(etags, 1)]
+    s3.complete_multipart_upload(Bucket=bucket, Key="parts", UploadId=uid, MultipartUpload={"Parts": listed})
+    whole_etag = s3.head_object(Bucket=bucket, Key="parts")["ETag"]
+    for number, data in enumerate(parts, 1):
+        got = s3.get_object(Bucket=bucket, Key="parts", PartNumber=number)
+        start = sum(len(p) for p in parts[: number - 1])
+        assert got["Body"].read() == data
+        assert got["ResponseMetadata"]["HTTPStatusCode"] == 206
+        assert got["ContentRange"] == f"bytes {start}-{start + len(data) - 1}/{sum(map(len, parts))}"
+        assert (got["PartsCount"], got["ETag"]) == (3, whole_etag)
+    head = s3.head_object(Bucket=bucket, Key="parts", PartNumber=2)
+    assert (head["ContentLength"], head["PartsCount"]) == (5 * MB, 3)
+
+    s3.put_object(Bucket=bucket, Key="single", Body=b"one piece")
+    single = s3.get_object(Bucket=bucket, Key="single", PartNumber=1)
+    assert single["Body"].read() == b"one piece" and "PartsCount" not in single
+
+    for key, number in (("parts", 4), ("single", 2)):
+        with pytest.raises(ClientError) as caught:
+            s3.get_object(Bucket=bucket, Key=key, PartNumber=number)
+        assert caught.value.response["Error"]["Code"] == "InvalidPart"
+    with pytest.raises(ClientError) as caught:
+        s3.get_object(Bucket=bucket, Key="parts", PartNumber=1, Range="bytes=0-9")
+    assert caught.value.response["Error"]["Code"] == "InvalidRequest"
+
+
 # -- tools, routing, and what other parts of the server see ---------------------------------------
 
 
@@ -643,6 +676,8 @@ def test_routing_keeps_modelreg_paths_and_answers_unsigned_s3(server: Server, bu
         ("PUT", "/{b}/k?partNumber=0&uploadId=abc", 400),
         ("PUT", "/{b}/k?partNumber=1&uploadId=abc", 404),
         ("PUT", "/{b}/k?partNumber=%C2%B2&uploadId=abc", 400),  # '²': a digit to str.isdigit
+        ("GET", "/{b}/k?partNumber=0", 400),
+        ("GET", "/{b}/k?partNumber=10001", 400),
         ("GET", "/{b}/k?versionId=3", 400),
         ("DELETE", "/", 405),
     ],
