@@ -164,6 +164,30 @@ class Uploads:
             with contextlib.suppress(FileNotFoundError):
                 (self.folder / upload_id / old[0]).unlink()
 
+    def listing(
+        self, bucket: str, prefix: str, after: tuple[str, str] | None
+    ) -> list[tuple[str, str, float, dict[str, Any]]]:
+        """(key, upload id, initiation time, meta) of the bucket's unfinished uploads whose key
+        starts with ``prefix``, by key and then by initiation. ``after``: (key marker, upload id
+        marker) as S3 takes them: the uploads after that upload of that key, or with no (or an
+        unknown) upload id, those of later keys. In-progress uploads are few: this reads all of
+        the bucket's."""
+        self.store.require_bucket(bucket)
+        rows = [
+            (str(key), str(upload_id), float(created), meta)
+            for key, upload_id, created, meta in self.store._query(
+                "SELECT key, upload_id, created, meta FROM uploads WHERE bucket = ? "
+                "ORDER BY key, created, upload_id",
+                (bucket,),
+            )
+            if str(key).startswith(prefix)
+        ]
+        if after is not None:
+            key_marker, upload_marker = after
+            at = [i for i, row in enumerate(rows) if row[0] == key_marker and row[1] == upload_marker]
+            rows = rows[at[0] + 1 :] if upload_marker and at else [r for r in rows if r[0] > key_marker]
+        return [(key, upload_id, created, dict(json.loads(meta))) for key, upload_id, created, meta in rows]
+
     def parts(self, upload_id: str) -> list[tuple[int, str, int, str, str | None, float]]:
         """(number, file, size, etag, checksum, modified) of each uploaded part, by number."""
         rows = self.store._query(

@@ -75,7 +75,7 @@ async def dispatch(api: S3Api, req: S3Request) -> Any:
                 await api.run(api.store.require_bucket, req.bucket)
                 return Reply(200, xml.document("VersioningConfiguration", ""), xml=True)
             if "uploads" in q:
-                raise not_implemented("ListMultipartUploads")
+                return await writes.list_uploads(api, req)
             return await list_objects(api, req)
         raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.", 405)
     check_key(req.key)

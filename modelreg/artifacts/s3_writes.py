@@ -402,3 +402,54 @@ async def list_parts(api: S3Api, req: S3Request) -> Reply:
         + (xml.el("ChecksumAlgorithm", algorithm) if algorithm else "")
     )
     return Reply(200, xml.document("ListPartsResult", inner), xml=True)
+
+
+async def list_uploads(api: S3Api, req: S3Request) -> Reply:
+    """ListMultipartUploads: the bucket's unfinished uploads by key and initiation, with S3's
+    ``prefix``, ``delimiter`` (keys rolled up into common prefixes), ``key-marker`` /
+    ``upload-id-marker``, ``max-uploads`` and ``encoding-type``."""
+    q = req.query
+    encoding = q.get("encoding-type")
+    if encoding not in (None, "url"):
+        raise invalid("Invalid Encoding Method specified in Request", ArgumentName="encoding-type")
+    max_uploads = _whole_number(q.get("max-uploads", "1000"))
+    if max_uploads is None:
+        raise invalid(
+            "Provided max-uploads not an integer or within integer range", ArgumentName="max-uploads"
+        )
+    max_uploads = min(max_uploads, 1000)
+    prefix, delimiter = q.get("prefix", ""), q.get("delimiter", "")
+    markers = (q.get("key-marker", ""), q.get("upload-id-marker", ""))
+    rows = await api.run(api.uploads.listing, req.bucket, prefix, markers if markers[0] else None)
+    if delimiter and markers[0].endswith(delimiter) and not markers[1]:  # after a common prefix
+        rows = [row for row in rows if not row[0].startswith(markers[0])]
+    uploads: list[tuple[str, str, float, dict[str, Any]]] = []
+    prefixes: list[str] = []
+    last: tuple[str, str] | None = None  # the markers of the last upload or prefix listed
+    next_markers: tuple[str, str] | None = None
+    for row in rows:
+        cut = row[0].find(delimiter, len(prefix)) if delimiter else -1
+        common = row[0][: cut + len(delimiter)] if cut >= 0 else None
+        if common is not None and prefixes and prefixes[-1] == common:
+            continue
+        if len(uploads) + len(prefixes) >= max_uploads:
+            next_markers = last
+            break
+        if common is not None:
+            prefixes.append(common)
+            last = (common, "")
+        else:
+            uploads.append(row)
+            last = (row[0], row[1])
+    body = xml.list_uploads(
+        req.bucket,
+        uploads,
+        prefixes,
+        prefix=prefix,
+        delimiter=delimiter,
+        markers=markers,
+        next_markers=next_markers,
+        max_uploads=max_uploads,
+        url=encoding == "url",
+    )
+    return Reply(200, body, xml=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from email.utils import formatdate
+from typing import Any
 from urllib.parse import quote
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
@@ -46,7 +47,8 @@ def error_body(error: S3Error, request_id: str, resource: str = "") -> bytes:
     ).encode()
 
 
-def _encode(value: str, url: bool) -> str:
+def encode(value: str, url: bool) -> str:
+    """``value`` as a listing with ``encoding-type=url`` shows keys and prefixes."""
     return quote(value, safe="/") if url else value
 
 
@@ -57,7 +59,7 @@ def list_buckets(buckets: Iterable[tuple[str, float]]) -> bytes:
 
 def _contents(info: ObjectInfo, url: bool) -> str:
     return (
-        f"<Contents>{el('Key', _encode(info.key, url))}{el('LastModified', iso(info.modified))}"
+        f"<Contents>{el('Key', encode(info.key, url))}{el('LastModified', iso(info.modified))}"
         f"{el('ETag', info.etag)}{el('Size', info.size)}"
         + (
             el("ChecksumAlgorithm", info.checksum["algorithm"])
@@ -84,31 +86,65 @@ def list_objects(
     marker: str = "",
 ) -> bytes:
     """ListBucketResult of ListObjectsV2 (``v2``) or ListObjects."""
-    parts = [el("Name", bucket), el("Prefix", _encode(prefix, url))]
+    parts = [el("Name", bucket), el("Prefix", encode(prefix, url))]
     if v2:
         parts.append(el("KeyCount", len(listing.objects) + len(listing.prefixes)))
         if token is not None:
             parts.append(el("ContinuationToken", token))
         if start_after:
-            parts.append(el("StartAfter", _encode(start_after, url)))
+            parts.append(el("StartAfter", encode(start_after, url)))
     else:
-        parts.append(el("Marker", _encode(marker, url)))
+        parts.append(el("Marker", encode(marker, url)))
     parts.append(el("MaxKeys", max_keys))
     if delimiter:
-        parts.append(el("Delimiter", _encode(delimiter, url)))
+        parts.append(el("Delimiter", encode(delimiter, url)))
     parts.append(el("IsTruncated", "true" if listing.truncated else "false"))
     if listing.truncated:
         if v2 and next_token:
             parts.append(el("NextContinuationToken", next_token))
         elif not v2 and delimiter and listing.last_item is not None:
-            parts.append(el("NextMarker", _encode(listing.last_item, url)))
+            parts.append(el("NextMarker", encode(listing.last_item, url)))
     if url:
         parts.append(el("EncodingType", "url"))
     parts.extend(_contents(info, url) for info in listing.objects)
-    parts.extend(
-        f"<CommonPrefixes>{el('Prefix', _encode(p, url))}</CommonPrefixes>" for p in listing.prefixes
-    )
+    parts.extend(f"<CommonPrefixes>{el('Prefix', encode(p, url))}</CommonPrefixes>" for p in listing.prefixes)
     return document("ListBucketResult", "".join(parts))
+
+
+def list_uploads(
+    bucket: str,
+    uploads: list[tuple[str, str, float, dict[str, Any]]],
+    prefixes: list[str],
+    *,
+    prefix: str,
+    delimiter: str,
+    markers: tuple[str, str],
+    next_markers: tuple[str, str] | None,
+    max_uploads: int,
+    url: bool,
+) -> bytes:
+    """ListMultipartUploadsResult; ``next_markers`` when it is truncated."""
+    parts = [el("Bucket", bucket), el("KeyMarker", encode(markers[0], url)), el("UploadIdMarker", markers[1])]
+    if next_markers is not None:
+        next_key, next_upload = next_markers
+        parts += [el("NextKeyMarker", encode(next_key, url)), el("NextUploadIdMarker", next_upload)]
+    if delimiter:
+        parts.append(el("Delimiter", encode(delimiter, url)))
+    parts += [el("Prefix", encode(prefix, url)), el("MaxUploads", max_uploads)]
+    parts.append(el("IsTruncated", "true" if next_markers is not None else "false"))
+    if url:
+        parts.append(el("EncodingType", "url"))
+    initiator = OWNER.replace("Owner>", "Initiator>")
+    for key, upload_id, created, meta in uploads:
+        item = el("Key", encode(key, url)) + el("UploadId", upload_id) + initiator + OWNER
+        item += el("StorageClass", "STANDARD") + el("Initiated", iso(created))
+        if meta.get("checksum_algorithm"):
+            item += el("ChecksumAlgorithm", meta["checksum_algorithm"])
+        if meta.get("checksum_type"):
+            item += el("ChecksumType", meta["checksum_type"])
+        parts.append(f"<Upload>{item}</Upload>")
+    parts.extend(f"<CommonPrefixes>{el('Prefix', encode(p, url))}</CommonPrefixes>" for p in prefixes)
+    return document("ListMultipartUploadsResult", "".join(parts))
 
 
 # -- request bodies ---------------------------------------------------------------------------

@@ -624,6 +624,48 @@ def test_get_and_head_one_part_of_an_object(s3: Any, bucket: str) -> None:
     assert caught.value.response["Error"]["Code"] == "InvalidRequest"
 
 
+def test_list_multipart_uploads(s3: Any, bucket: str) -> None:
+    started = {}
+    for key in ("models/a.tar.gz", "models/b.tar.gz", "models/b.tar.gz", "runs/1/x", "runs/2/y", "top"):
+        upload = s3.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="CRC32")
+        started.setdefault(key, []).append(upload["UploadId"])
+    done = s3.create_multipart_upload(Bucket=bucket, Key="models/done")["UploadId"]
+    s3.abort_multipart_upload(Bucket=bucket, Key="models/done", UploadId=done)
+
+    listed = s3.list_multipart_uploads(Bucket=bucket)
+    assert [(u["Key"], u["UploadId"]) for u in listed["Uploads"]] == [
+        (key, upload_id) for key in sorted(started) for upload_id in started[key]
+    ]
+    first = listed["Uploads"][0]
+    assert (first["ChecksumAlgorithm"], first["StorageClass"], listed["IsTruncated"]) == (
+        "CRC32",
+        "STANDARD",
+        False,
+    )
+    assert first["Initiated"].year >= 2026 and first["Initiator"]["ID"]
+
+    # every upload once, two at a time, through the markers (two uploads share a key)
+    paginator = s3.get_paginator("list_multipart_uploads")
+    pages = list(paginator.paginate(Bucket=bucket, PaginationConfig={"PageSize": 2}))
+    assert [len(p.get("Uploads", [])) for p in pages] == [2, 2, 2]
+    assert [u["UploadId"] for p in pages for u in p["Uploads"]] == [u["UploadId"] for u in listed["Uploads"]]
+
+    rolled = s3.list_multipart_uploads(Bucket=bucket, Prefix="runs/", Delimiter="/")
+    assert [p["Prefix"] for p in rolled["CommonPrefixes"]] == [
+        "runs/1/",
+        "runs/2/",
+    ] and "Uploads" not in rolled
+    only = s3.list_multipart_uploads(Bucket=bucket, Prefix="models/b")
+    assert [u["UploadId"] for u in only["Uploads"]] == started["models/b.tar.gz"]
+    after = s3.list_multipart_uploads(
+        Bucket=bucket, KeyMarker="models/b.tar.gz", UploadIdMarker=started["models/b.tar.gz"][0]
+    )
+    assert [u["Key"] for u in after["Uploads"]][:2] == ["models/b.tar.gz", "runs/1/x"]
+    with pytest.raises(ClientError) as caught:
+        s3.list_multipart_uploads(Bucket="no-such-bucket-here")
+    assert caught.value.response["Error"]["Code"] == "NoSuchBucket"
+
+
 # -- tools, routing, and what other parts of the server see ---------------------------------------
 
 
