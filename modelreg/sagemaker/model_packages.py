@@ -239,6 +239,9 @@ def _create_unversioned(tx: Transaction, ctx: RequestContext, params: dict[str, 
         body=body,
         approval_status=body.get("ModelApprovalStatus"),
     )
+    # the Created event first: a name used again continues its numbers, and the row keeps the
+    # event's (a duplicate name rolls both back)
+    outbox.model_package_changed(tx, ctx, row, None, body, now)
     try:
         tx.insert_package(row)
     except DuplicateKey:
@@ -246,7 +249,6 @@ def _create_unversioned(tx: Transaction, ctx: RequestContext, params: dict[str, 
     tx.put_tags(arn, tag_dict(params.get("Tags")))
     metrics_ingest.record_sources(tx, row, params, now)
     history.record_changes(tx, ctx, arn, None, body, now, params)
-    outbox.model_package_changed(tx, ctx, row, None, body, now)
     return arn
 
 

@@ -155,10 +155,13 @@ def test_each_package_event_is_numbered_after_the_packages_last(tmp_path: Path, 
             )
         sm.update_model_package(ModelPackageArn=version, ModelApprovalStatus="Rejected")
         sm.delete_model_package(ModelPackageName=version)
-        for _ in range(2):  # an unversioned name used again continues its numbers
+        for created in (1, 3):  # an unversioned name used again continues its numbers
             loose = sm.create_model_package(
                 ModelPackageName="loose", InferenceSpecification={"Containers": [{"Image": "img:1"}]}
             )["ModelPackageArn"]
+            with contextlib.closing(sqlite3.connect(tmp_path / "modelreg.db", timeout=10)) as db:
+                kept = db.execute("SELECT last_event_sequence FROM model_packages WHERE arn = ?", (loose,))
+                assert kept.fetchone() == (created,)  # the row keeps its Created event's number
             sm.delete_model_package(ModelPackageName="loose")
         got = receiver.wait_for(lambda r: len(r) >= 9)
         numbers: dict[str, list[tuple[int, str]]] = {}
