@@ -166,8 +166,9 @@ def test_generated_bad_input_never_gets_a_5xx(fuzzed_server: Server) -> None:
     failures = []
     with httpx.Client(base_url=fuzzed_server.url, headers=HEADERS, timeout=30) as http:
         # something for the generated ARNs and names to find
-        group = {"ModelPackageGroupName": "g"}
-        http.post("/", headers={"X-Amz-Target": "SageMaker.CreateModelPackageGroup"}, json=group)
+        group = json.dumps({"ModelPackageGroupName": "g"})
+        made = http.post("/", headers={"X-Amz-Target": "SageMaker.CreateModelPackageGroup"}, content=group)
+        assert made.status_code == 200, made.text
         answered = 0
         for target, shape in _targets():
             for _ in range(PER_OPERATION):
