@@ -4,16 +4,31 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import client
+from tests.conftest import client, fresh_postgres_database
 from tests.server import Server
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_args(request: pytest.FixtureRequest) -> Iterator[list[str]]:
+    """``modelreg serve`` arguments for the store: SQLite in the data folder, or a fresh
+    PostgreSQL database."""
+    if request.param == "sqlite":
+        yield []
+        return
+    with fresh_postgres_database() as url:
+        yield ["--store", url]
+
+
 @pytest.mark.slow
-def test_kill_during_concurrent_registration_loses_no_acknowledged_version(tmp_path) -> None:
-    server = Server(tmp_path).start()
+def test_kill_during_concurrent_registration_loses_no_acknowledged_version(
+    tmp_path: Path, store_args: list[str]
+) -> None:
+    server = Server(tmp_path, args=store_args).start()
     sm = client(server.url)
     sm.create_model_package_group(ModelPackageGroupName="crash")
     acknowledged: list[str] = []
@@ -46,7 +61,7 @@ def test_kill_during_concurrent_registration_loses_no_acknowledged_version(tmp_p
         t.join(timeout=60)
     assert len(acknowledged) >= 150
 
-    restarted = Server(tmp_path).start()
+    restarted = Server(tmp_path, args=store_args).start()
     try:
         sm = client(restarted.url)
         pages = sm.get_paginator("list_model_packages").paginate(ModelPackageGroupName="crash")
