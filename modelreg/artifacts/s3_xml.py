@@ -17,6 +17,8 @@ from modelreg.artifacts.buckets import Listing, ObjectInfo
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 XML_DECL = '<?xml version="1.0" encoding="UTF-8"?>\n'
 OWNER = "<Owner><ID>modelreg</ID><DisplayName>modelreg</DisplayName></Owner>"
+#: who started a multipart upload: the one owner
+INITIATOR = "<Initiator><ID>modelreg</ID><DisplayName>modelreg</DisplayName></Initiator>"
 
 
 def iso(epoch: float) -> str:
@@ -134,9 +136,8 @@ def list_uploads(
     parts.append(el("IsTruncated", "true" if next_markers is not None else "false"))
     if url:
         parts.append(el("EncodingType", "url"))
-    initiator = OWNER.replace("Owner>", "Initiator>")
     for key, upload_id, created, meta in uploads:
-        item = el("Key", encode(key, url)) + el("UploadId", upload_id) + initiator + OWNER
+        item = el("Key", encode(key, url)) + el("UploadId", upload_id) + INITIATOR + OWNER
         item += el("StorageClass", "STANDARD") + el("Initiated", iso(created))
         if meta.get("checksum_algorithm"):
             item += el("ChecksumAlgorithm", meta["checksum_algorithm"])

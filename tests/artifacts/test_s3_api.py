@@ -624,7 +624,7 @@ def test_get_and_head_one_part_of_an_object(s3: Any, bucket: str) -> None:
     assert caught.value.response["Error"]["Code"] == "InvalidRequest"
 
 
-def test_list_multipart_uploads(s3: Any, bucket: str) -> None:
+def test_list_multipart_uploads(s3: Any, server: Server, bucket: str) -> None:
     started = {}
     for key in ("models/a.tar.gz", "models/b.tar.gz", "models/b.tar.gz", "runs/1/x", "runs/2/y", "top"):
         upload = s3.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="CRC32")
@@ -661,9 +661,22 @@ def test_list_multipart_uploads(s3: Any, bucket: str) -> None:
         Bucket=bucket, KeyMarker="models/b.tar.gz", UploadIdMarker=started["models/b.tar.gz"][0]
     )
     assert [u["Key"] for u in after["Uploads"]][:2] == ["models/b.tar.gz", "runs/1/x"]
+    # one entry a page with a delimiter: a rolled-up prefix is not listed again after its marker
+    rolled_pages = list(paginator.paginate(Bucket=bucket, Delimiter="/", PaginationConfig={"PageSize": 1}))
+    entries = [
+        [p["Prefix"] for p in page.get("CommonPrefixes", [])] + [u["Key"] for u in page.get("Uploads", [])]
+        for page in rolled_pages
+    ]
+    assert entries == [["models/"], ["runs/"], ["top"]]
     with pytest.raises(ClientError) as caught:
         s3.list_multipart_uploads(Bucket="no-such-bucket-here")
     assert caught.value.response["Error"]["Code"] == "NoSuchBucket"
+    s3.create_multipart_upload(Bucket=bucket, Key="z space/é")
+    encoded = httpx.get(f"{server.url}/{bucket}?uploads&encoding-type=url&prefix=z%20")
+    assert "<Key>z%20space/%C3%A9</Key>" in encoded.text and "<Prefix>z%20</Prefix>" in encoded.text
+    for bad in ("-3", "many"):  # boto3 sends only integers: sent raw
+        r = httpx.get(f"{server.url}/{bucket}?uploads&max-uploads={bad}")
+        assert (r.status_code, xml_error(r)["Code"]) == (400, "InvalidArgument")
 
 
 # -- tools, routing, and what other parts of the server see ---------------------------------------
