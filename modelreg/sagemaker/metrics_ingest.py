@@ -33,7 +33,7 @@ import random
 import threading
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -248,6 +248,7 @@ class MetricsIngester:
         readers: int = 4,
         retry_base_seconds: float = 1.0,
         max_attempts: int = MAX_ATTEMPTS,
+        coalesce_seconds: float = 0.2,
     ) -> None:
         self.store = store
         self.artifacts = artifacts
@@ -255,6 +256,8 @@ class MetricsIngester:
         self.batch = batch
         self.retry_base_seconds = retry_base_seconds
         self.max_attempts = max_attempts
+        self.coalesce_seconds = coalesce_seconds
+        self.readers = readers
         self._pool = ThreadPoolExecutor(readers, thread_name_prefix="modelreg-metrics")
         self._stopping = threading.Event()
         self._wakeup = Wakeup()
@@ -280,11 +283,16 @@ class MetricsIngester:
                     for arn in {s.package_arn for s in claimed}
                     if (row := tx.get_package_by_arn(arn)) is not None
                 }
-            futures = [self._pool.submit(self._read, s, bodies.get(s.package_arn)) for s in claimed]
-            for future in as_completed(futures):
-                source, metrics = future.result()
+            # each reader reads its share of the batch in turn: a hand-off to a thread per file
+            # cost more than reading a local one
+            shares = [claimed[i :: self.readers] for i in range(min(self.readers, len(claimed)))]
+            reading = {self._pool.submit(self._read_share, share, bodies) for share in shares}
+            while reading:  # what has been read is written in one transaction, and the rest waits
+                done, reading = wait(reading, return_when=FIRST_COMPLETED)
                 with self.store.write() as tx:
-                    tx.settle_metric_source(source, metrics)
+                    for future in done:
+                        for source, metrics in future.result():
+                            tx.settle_metric_source(source, metrics)
             if len(claimed) >= self.batch:
                 return 0.0
         with self.store.read() as tx:
@@ -295,6 +303,11 @@ class MetricsIngester:
         if due_us is None:
             return self.interval
         return max(0.0, min(self.interval, (due_us - _now_us()) / 1e6))
+
+    def _read_share(
+        self, sources: list[MetricSource], bodies: Mapping[str, Mapping[str, Any]]
+    ) -> list[tuple[MetricSource, Any]]:
+        return [self._read(source, bodies.get(source.package_arn)) for source in sources]
 
     def _read(self, source: MetricSource, body: Mapping[str, Any] | None) -> tuple[MetricSource, Any]:
         try:
@@ -336,9 +349,15 @@ class MetricsIngester:
     async def _run(self) -> None:
         while not self._stopping.is_set():
             try:
-                wait = await asyncio.to_thread(self.run_once)
+                pause = await asyncio.to_thread(self.run_once)
             except Exception:
                 log.exception("reading metrics files failed; trying again")
-                wait = self.interval
-            if wait > 0:
-                await self._wakeup.wait(wait)
+                pause = self.interval
+            last_pass = time.monotonic()
+            if pause > 0 and await self._wakeup.wait(pause) and not self._stopping.is_set():
+                # Woken by a registration. Under a burst of them, passes are spaced by the
+                # coalescing window, so that one pass reads the files of many versions (a pass per
+                # registration cost as much CPU as the registration); a lone one is served at once.
+                gap = time.monotonic() - last_pass
+                if gap < self.coalesce_seconds:
+                    await asyncio.sleep(self.coalesce_seconds - gap)
