@@ -8,7 +8,7 @@ from starlette.routing import Route
 
 from modelreg.api import common
 from modelreg.events.delivery import delivery_json
-from modelreg.store.base import DeliveryQuery
+from modelreg.store.rows import DeliveryQuery
 
 STATUSES = ("pending", "succeeded", "dead")
 _MAX_ID = 2**63 - 1  # the largest id either database stores

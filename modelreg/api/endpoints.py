@@ -23,7 +23,7 @@ from modelreg import arns
 from modelreg.api import common
 from modelreg.errors import ServiceError
 from modelreg.sagemaker import endpoints
-from modelreg.store.base import DeploymentRow
+from modelreg.store.rows import DeploymentRow
 
 
 def _time(us: int | None) -> float | None:

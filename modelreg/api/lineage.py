@@ -31,7 +31,8 @@ from modelreg.sagemaker import lineage_backlog
 from modelreg.sagemaker.lineage import package_artifact
 from modelreg.sagemaker.lineage_entities import entity_name, find_by_arn
 from modelreg.sagemaker.lineage_query import MAX_DEPTH, Graph, Vertex, walk
-from modelreg.store.base import DeploymentRow, Transaction
+from modelreg.store.base import Transaction
+from modelreg.store.rows import DeploymentRow
 
 
 def _time(us: int | None) -> float | None:

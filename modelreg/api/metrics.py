@@ -32,7 +32,8 @@ from modelreg.api import common
 from modelreg.errors import ValidationException
 from modelreg.sagemaker import compare, pagination, promotion
 from modelreg.sagemaker.common import us_to_epoch, version_number
-from modelreg.store.base import GroupRow, PackageQuery, PackageRow, Transaction
+from modelreg.store.base import Transaction
+from modelreg.store.rows import GroupRow, PackageQuery, PackageRow
 
 MAX_COMPARE = 20
 APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")

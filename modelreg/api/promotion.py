@@ -18,7 +18,7 @@ from starlette.routing import Route
 from modelreg import arns, json_text
 from modelreg.api import common
 from modelreg.sagemaker import promotion
-from modelreg.store.base import NamedResource
+from modelreg.store.rows import NamedResource
 
 #: a policy of MAX_GATES gates fits many times over
 MAX_BODY_BYTES = 64 * 1024

@@ -28,7 +28,8 @@ from modelreg.errors import (
 )
 from modelreg.events.rules import check_bus, events_arn, page_by_name, parse_pattern, pick
 from modelreg.sagemaker.common import us_to_epoch
-from modelreg.store.base import DuplicateKey, NamedResource, Transaction
+from modelreg.store.base import DuplicateKey, Transaction
+from modelreg.store.rows import NamedResource
 
 ARCHIVE = "archive"
 REPLAY = "replay"

@@ -24,7 +24,8 @@ from modelreg.aws.dispatch import RequestContext, operation
 from modelreg.errors import ResourceAlreadyExistsException, ResourceNotFoundException, ValidationException
 from modelreg.events.rules import API_DESTINATION, events_arn, page_by_name, pick
 from modelreg.sagemaker.common import us_to_epoch
-from modelreg.store.base import DuplicateKey, NamedResource, Transaction
+from modelreg.store.base import DuplicateKey, Transaction
+from modelreg.store.rows import NamedResource
 
 CONNECTION = "connection"
 _AUTH_MEMBER = {

@@ -30,7 +30,8 @@ from modelreg.config import Settings
 from modelreg.events.patterns import EventPattern, InvalidEventPatternError
 from modelreg.events.transform import InputTransformError, render_input
 from modelreg.events.webhook import Call, Outcome, WebhookSender
-from modelreg.store.base import Delivery, DeliveryAttempt, NamedResource, OutboxEvent, Store, Transaction
+from modelreg.store.base import Store, Transaction
+from modelreg.store.rows import Delivery, DeliveryAttempt, NamedResource, OutboxEvent
 
 log = logging.getLogger("modelreg.events")
 

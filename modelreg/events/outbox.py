@@ -18,7 +18,8 @@ import uuid
 from typing import Any
 
 from modelreg.aws.dispatch import RequestContext
-from modelreg.store.base import OutboxEvent, PackageRow, Transaction
+from modelreg.store.base import Transaction
+from modelreg.store.rows import OutboxEvent, PackageRow
 
 SOURCE = "aws.sagemaker"
 MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"

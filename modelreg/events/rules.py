@@ -34,7 +34,8 @@ from modelreg.errors import (
 from modelreg.events.patterns import EventPattern, InvalidEventPatternError
 from modelreg.sagemaker.common import tag_dict, tag_list
 from modelreg.sagemaker.pagination import decode_token, encode_token
-from modelreg.store.base import DuplicateKey, NamedResource, Transaction
+from modelreg.store.base import DuplicateKey, Transaction
+from modelreg.store.rows import NamedResource
 
 DEFAULT_BUS = "default"
 RULE = "rule"

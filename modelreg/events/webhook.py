@@ -232,7 +232,8 @@ def signing_secret(store: Any, configured: str | None) -> str:
     first use, so every server sharing a database signs with the same key)."""
     if configured:
         return configured
-    from modelreg.store.base import DuplicateKey, NamedResource
+    from modelreg.store.base import DuplicateKey
+    from modelreg.store.rows import NamedResource
 
     with store.read() as tx:
         found = tx.get_resource("*", "signing-key", "webhook")

@@ -8,7 +8,8 @@ from modelreg import arns
 from modelreg.aws.dispatch import RequestContext
 from modelreg.aws.protocol import parse_timestamp
 from modelreg.errors import ValidationException
-from modelreg.store.base import GroupRow, PackageRow, TakenVersion, Transaction
+from modelreg.store.base import Transaction
+from modelreg.store.rows import GroupRow, PackageRow, TakenVersion
 
 
 def us_to_epoch(us: int) -> float:

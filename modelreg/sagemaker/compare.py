@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from modelreg.sagemaker.common import us_to_epoch
-from modelreg.store.base import MetricSource, PackageRow
+from modelreg.store.rows import MetricSource, PackageRow
 
 #: per-container members shown when they differ
 CONTAINER_MEMBERS = (

@@ -11,7 +11,8 @@ from modelreg.aws.dispatch import RequestContext, operation
 from modelreg.errors import ValidationException
 from modelreg.sagemaker import named
 from modelreg.sagemaker.common import tag_dict, us_to_epoch
-from modelreg.store.base import DuplicateKey, NamedResource, Transaction
+from modelreg.store.base import DuplicateKey, Transaction
+from modelreg.store.rows import NamedResource
 
 _NOT_STORED = {"Tags"}
 

@@ -25,7 +25,8 @@ from modelreg.sagemaker import lineage, named
 from modelreg.sagemaker.common import tag_dict, us_to_epoch
 from modelreg.sagemaker.endpoint_configs import get_endpoint_config
 from modelreg.sagemaker.models import get_model, resolve_containers
-from modelreg.store.base import DeploymentRow, DuplicateKey, NamedResource, Store, Transaction
+from modelreg.store.base import DuplicateKey, Store, Transaction
+from modelreg.store.rows import DeploymentRow, NamedResource
 
 ENDPOINT_STATE_CHANGE = "SageMaker Endpoint State Change"
 IN_SERVICE, CREATING, UPDATING, FAILED, DELETING = "InService", "Creating", "Updating", "Failed", "Deleting"

@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 from modelreg.aws.dispatch import RequestContext
-from modelreg.store.base import HistoryEntry, Transaction
+from modelreg.store.base import Transaction
+from modelreg.store.rows import HistoryEntry
 
 #: members whose every change is recorded, and where the reason for a change is found
 TRACKED = ("ModelApprovalStatus", "ModelLifeCycle")

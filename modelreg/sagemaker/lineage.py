@@ -57,7 +57,8 @@ from modelreg.sagemaker.lineage_entities import (
     source_key,
     uri_key,
 )
-from modelreg.store.base import AssociationRow, GroupRow, NamedResource, PackageRow, Store, Transaction
+from modelreg.store.base import Store, Transaction
+from modelreg.store.rows import AssociationRow, GroupRow, NamedResource, PackageRow
 
 DATASET_PREFIX = "modelreg:dataset:"
 GIT_COMMIT, GIT_DIRTY, COMMAND = "modelreg:git_commit", "modelreg:git_dirty", "modelreg:command"

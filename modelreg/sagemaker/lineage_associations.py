@@ -15,7 +15,8 @@ from modelreg.errors import ResourceNotFound, ValidationException
 from modelreg.sagemaker import lineage_backlog, pagination
 from modelreg.sagemaker.common import epoch_param_us, us_to_epoch
 from modelreg.sagemaker.lineage_entities import entity_name, entity_type, find_by_arn, require
-from modelreg.store.base import AssociationQuery, AssociationRow, NamedResource, Transaction
+from modelreg.store.base import Transaction
+from modelreg.store.rows import AssociationQuery, AssociationRow, NamedResource
 
 
 def association_row(

@@ -21,7 +21,8 @@ from modelreg.aws.dispatch import RequestContext, operation
 from modelreg.errors import ResourceNotFound, ValidationException
 from modelreg.sagemaker import lineage_backlog, named, pagination
 from modelreg.sagemaker.common import epoch_param_us, tag_dict, us_to_epoch
-from modelreg.store.base import DuplicateKey, InvalidCursor, NamedResource, Transaction
+from modelreg.store.base import DuplicateKey, InvalidCursor, Transaction
+from modelreg.store.rows import NamedResource
 
 ARTIFACT, ACTION, CONTEXT = "artifact", "action", "context"
 SOURCE_INDEX, NAME_INDEX = "artifact-source", "artifact-name"

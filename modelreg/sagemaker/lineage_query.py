@@ -32,7 +32,8 @@ from modelreg.sagemaker.lineage_entities import (
     kind_of,
     not_found,
 )
-from modelreg.store.base import AssociationRow, NamedResource, Transaction
+from modelreg.store.base import Transaction
+from modelreg.store.rows import AssociationRow, NamedResource
 
 DEFAULT_DEPTH = MAX_DEPTH = 10
 MAX_VERTICES = 5000

@@ -41,7 +41,8 @@ from urllib.parse import urlsplit
 from modelreg.artifacts import ArtifactError, ArtifactNotFound, ArtifactStore
 from modelreg.sagemaker.metrics import MetricsError, parse_metrics
 from modelreg.sagemaker.promotion import MAX_METRICS_BYTES
-from modelreg.store.base import MetricSource, PackageRow, Store, Transaction
+from modelreg.store.base import Store, Transaction
+from modelreg.store.rows import MetricSource, PackageRow
 from modelreg.wakeup import Wakeup
 
 log = logging.getLogger("modelreg.metrics")

@@ -10,7 +10,8 @@ from modelreg.errors import ConflictException, ValidationException
 from modelreg.events import outbox
 from modelreg.sagemaker import pagination, promotion
 from modelreg.sagemaker.common import epoch_param_us, get_group, group_arn, tag_dict, us_to_epoch
-from modelreg.store.base import DuplicateKey, GroupQuery, GroupRow
+from modelreg.store.base import DuplicateKey
+from modelreg.store.rows import GroupQuery, GroupRow
 
 _SUMMARY_MEMBERS = (
     "ModelPackageGroupName",

@@ -27,7 +27,8 @@ from modelreg.sagemaker.common import (
     us_to_epoch,
 )
 from modelreg.sagemaker.models import refuse_approval_on_deploy
-from modelreg.store.base import DuplicateKey, PackageQuery, PackageRow, Transaction
+from modelreg.store.base import DuplicateKey, Transaction
+from modelreg.store.rows import PackageQuery, PackageRow
 
 PENDING = "PendingManualApproval"
 # request members that are not part of the stored resource

@@ -16,7 +16,8 @@ from modelreg.errors import ValidationException
 from modelreg.registering import REGISTERED_SHA256
 from modelreg.sagemaker import named
 from modelreg.sagemaker.common import find_package, package_arn_for, tag_dict, us_to_epoch
-from modelreg.store.base import DuplicateKey, NamedResource, Transaction
+from modelreg.store.base import DuplicateKey, Transaction
+from modelreg.store.rows import NamedResource
 
 _STORED = (
     "ModelName",

@@ -12,7 +12,8 @@ from modelreg import arns
 from modelreg.aws.dispatch import RequestContext
 from modelreg.sagemaker import pagination
 from modelreg.sagemaker.common import epoch_param_us
-from modelreg.store.base import NamedResource, Transaction
+from modelreg.store.base import Transaction
+from modelreg.store.rows import NamedResource
 
 MODEL = "model"
 ENDPOINT_CONFIG = "endpoint-config"

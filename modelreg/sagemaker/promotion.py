@@ -55,7 +55,8 @@ from modelreg.aws.dispatch import RequestContext
 from modelreg.config import Settings
 from modelreg.errors import ValidationException
 from modelreg.sagemaker.metrics import MetricsError, parse_metrics
-from modelreg.store.base import GroupRow, HistoryEntry, NamedResource, PackageQuery, PackageRow, Transaction
+from modelreg.store.base import Transaction
+from modelreg.store.rows import GroupRow, HistoryEntry, NamedResource, PackageQuery, PackageRow
 
 T = TypeVar("T")
 

@@ -23,7 +23,8 @@ from modelreg.errors import ConflictException, ValidationException
 from modelreg.sagemaker import named
 from modelreg.sagemaker.common import get_group, us_to_epoch
 from modelreg.sagemaker.model_packages import remove_package
-from modelreg.store.base import PackageRow, Transaction
+from modelreg.store.base import Transaction
+from modelreg.store.rows import PackageRow
 
 #: body members whose values are artifact URIs
 _URI_MEMBERS = ("ModelDataUrl", "S3Uri")

@@ -18,7 +18,8 @@ from typing import Any
 from modelreg.config import Settings
 from modelreg.sagemaker import endpoints, named
 from modelreg.serving.base import ContainerSpec, DeployError, ServingBackend, VariantSpec
-from modelreg.store.base import NamedResource, Store
+from modelreg.store.base import Store
+from modelreg.store.rows import NamedResource
 from modelreg.wakeup import Wakeup
 
 log = logging.getLogger("modelreg.serving")

@@ -15,17 +15,9 @@ from sqlalchemy.engine import Connection, Engine
 from modelreg.json_text import dumps
 from modelreg.store import schema
 from modelreg.store import sql_fast as fast
-from modelreg.store.base import (
-    Cursor,
-    DuplicateKey,
-    GroupQuery,
-    GroupRow,
-    PackageQuery,
-    PackageRow,
-    StoreBusy,
-    TakenVersion,
-)
+from modelreg.store.base import DuplicateKey, StoreBusy
 from modelreg.store.pg_statistics import StatisticsKeeper
+from modelreg.store.rows import Cursor, GroupQuery, GroupRow, PackageQuery, PackageRow, TakenVersion
 from modelreg.store.sql_appends import Appends
 from modelreg.store.sql_endpoints import EndpointQueries
 from modelreg.store.sql_events import EventQueries

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 
 from modelreg.json_text import dumps
 from modelreg.store import schema
-from modelreg.store.base import DeploymentRow
+from modelreg.store.rows import DeploymentRow
 from modelreg.store.sql_rows import from_row
 
 DEP = schema.deployments

@@ -12,14 +12,8 @@ from sqlalchemy.engine import Connection
 from modelreg.json_text import dumps
 from modelreg.store import schema
 from modelreg.store import sql_fast as fast
-from modelreg.store.base import (
-    Delivery,
-    DeliveryAttempt,
-    DeliveryQuery,
-    DuplicateKey,
-    NamedResource,
-    OutboxEvent,
-)
+from modelreg.store.base import DuplicateKey
+from modelreg.store.rows import Delivery, DeliveryAttempt, DeliveryQuery, NamedResource, OutboxEvent
 from modelreg.store.sql_appends import Appends
 from modelreg.store.sql_rows import from_row, resource_values
 

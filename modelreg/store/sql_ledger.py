@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 
 from modelreg.store import schema
 from modelreg.store import sql_fast as fast
-from modelreg.store.base import HistoryEntry
+from modelreg.store.rows import HistoryEntry
 from modelreg.store.sql_appends import Appends
 from modelreg.store.sql_rows import from_row
 

@@ -15,14 +15,8 @@ from sqlalchemy.engine import Connection
 from modelreg.json_text import dumps
 from modelreg.store import schema
 from modelreg.store import sql_fast as fast
-from modelreg.store.base import (
-    AssociationQuery,
-    AssociationRow,
-    Cursor,
-    DuplicateKey,
-    NamedResource,
-    PackageRow,
-)
+from modelreg.store.base import DuplicateKey
+from modelreg.store.rows import AssociationQuery, AssociationRow, Cursor, NamedResource, PackageRow
 from modelreg.store.sql_appends import Appends
 from modelreg.store.sql_events import GET_RESOURCE
 from modelreg.store.sql_rows import cursor_params, from_row, keyset, resource_values

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelreg.store import schema
-from modelreg.store.base import Cursor, MetricPoint, MetricSource, PackageRow
+from modelreg.store.rows import Cursor, MetricPoint, MetricSource, PackageRow
 from modelreg.store.sql_appends import Appends
 from modelreg.store.sql_rows import from_row
 

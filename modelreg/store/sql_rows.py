@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from modelreg.json_text import dumps
-from modelreg.store.base import Cursor, InvalidCursor, NamedResource
+from modelreg.store.base import InvalidCursor
+from modelreg.store.rows import Cursor, NamedResource
 
 T = TypeVar("T")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from modelreg.config import Settings
 from modelreg.events.delivery import DeliveryWorker, retry_delay
-from modelreg.store.base import Delivery
+from modelreg.store.rows import Delivery
 
 SETTINGS = Settings(retry_base_seconds=1.0, retry_max_seconds=300.0)
 

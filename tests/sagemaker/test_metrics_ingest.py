@@ -24,7 +24,7 @@ from modelreg.sagemaker.metrics_ingest import (
 )
 from modelreg.sagemaker.promotion import MAX_METRICS_BYTES
 from modelreg.store import open_store
-from modelreg.store.base import MetricSource
+from modelreg.store.rows import MetricSource
 from modelreg.store.sql import SqlStore
 from tests.server import free_port
 from tests.store.metrics_rows import add_group, add_version

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelreg.store.base import GroupRow, MetricSource, PackageRow, Store
+from modelreg.store.base import Store
+from modelreg.store.rows import GroupRow, MetricSource, PackageRow
 
 ACCOUNT = "123456789012"
 

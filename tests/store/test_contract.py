@@ -9,16 +9,8 @@ from typing import Any
 import pytest
 
 from modelreg.store import open_store
-from modelreg.store.base import (
-    DuplicateKey,
-    GroupQuery,
-    GroupRow,
-    HistoryEntry,
-    NamedResource,
-    PackageQuery,
-    PackageRow,
-    Transaction,
-)
+from modelreg.store.base import DuplicateKey, Transaction
+from modelreg.store.rows import GroupQuery, GroupRow, HistoryEntry, NamedResource, PackageQuery, PackageRow
 from modelreg.store.sql import SqlStore
 
 REGION = "us-east-1"

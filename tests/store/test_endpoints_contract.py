@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from modelreg.store.base import DeploymentRow
+from modelreg.store.rows import DeploymentRow
 from modelreg.store.sql import SqlStore
 
 ENDPOINT = "arn:aws:sagemaker:us-east-1:123456789012:endpoint/fraud"

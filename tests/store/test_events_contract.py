@@ -9,14 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from modelreg.store import open_store
-from modelreg.store.base import (
-    Delivery,
-    DeliveryAttempt,
-    DeliveryQuery,
-    DuplicateKey,
-    NamedResource,
-    OutboxEvent,
-)
+from modelreg.store.base import DuplicateKey
+from modelreg.store.rows import Delivery, DeliveryAttempt, DeliveryQuery, NamedResource, OutboxEvent
 from modelreg.store.schema import CROSS_REGION_KINDS
 from modelreg.store.sql import SqlStore
 

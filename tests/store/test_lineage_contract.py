@@ -8,7 +8,8 @@ import time
 import pytest
 
 from modelreg.store import open_store
-from modelreg.store.base import AssociationQuery, AssociationRow, DuplicateKey, NamedResource
+from modelreg.store.base import DuplicateKey
+from modelreg.store.rows import AssociationQuery, AssociationRow, NamedResource
 from modelreg.store.sql import SqlStore
 from tests.store.test_contract import add_version, make_group
 

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from modelreg.store import pg_statistics
-from modelreg.store.base import NamedResource
 from modelreg.store.pg_statistics import StatisticsKeeper
+from modelreg.store.rows import NamedResource
 from modelreg.store.sql import SqlStore
 from modelreg.store.sql_lineage import _get_many
 

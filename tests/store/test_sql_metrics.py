@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from modelreg.store.base import MetricSource, PackageRow
+from modelreg.store.rows import MetricSource, PackageRow
 from modelreg.store.sql import SqlStore
 from tests.store.metrics_rows import add_group, add_version, source
 
