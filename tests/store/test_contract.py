@@ -437,7 +437,9 @@ def test_the_next_version_reads_the_groups_named_resource_of_the_kind_asked(stor
     assert none_of_kind is not None and none_of_kind.resource_body is None
     assert no_kind is not None and no_kind.resource_body is None
     assert (taken.group.id, no_kind.group.last_version) == (group.id, 3)
-    assert other.id != group.id
+    with store.read() as tx:
+        untouched = tx.get_group(REGION, "other")
+    assert untouched is not None and (untouched.id, untouched.last_version) == (other.id, 0)
 
 
 def test_a_package_is_read_with_its_groups_named_resource_of_the_kind_asked(store: SqlStore) -> None:
