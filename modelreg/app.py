@@ -29,7 +29,7 @@ from modelreg.api import metrics as api_metrics
 from modelreg.api import model_packages as api_model_packages
 from modelreg.api import promotion as api_promotion
 from modelreg.api import retention as api_retention
-from modelreg.api.guard import SignedApiGuard
+from modelreg.api.guard import ApiInputGuard, SignedApiGuard
 from modelreg.artifacts import open_artifacts
 from modelreg.artifacts.s3_api import is_s3_request, make_s3_app
 from modelreg.aws.auth import Authenticator, NoAuth
@@ -137,6 +137,9 @@ def build_app(settings: Settings, store: Store | None = None) -> FrontDoor:
             if worker is not None:
                 worker.stop()
 
+    api_middleware = [Middleware(ApiInputGuard)]
+    if settings.auth == "sigv4":
+        api_middleware.append(Middleware(SignedApiGuard, authenticator=authenticator))
     app = Starlette(
         routes=[
             Route("/", root, methods=["POST"]),
@@ -150,9 +153,7 @@ def build_app(settings: Settings, store: Store | None = None) -> FrontDoor:
                 + api_lineage.routes
                 + api_metrics.routes
                 + api_retention.routes,
-                middleware=[Middleware(SignedApiGuard, authenticator=authenticator)]
-                if settings.auth == "sigv4"
-                else [],
+                middleware=api_middleware,
             ),
         ],
         lifespan=lifespan,

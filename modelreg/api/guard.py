@@ -1,16 +1,50 @@
-"""``/api`` under ``--auth sigv4``: every request must carry a valid SigV4 signature, as the AWS
-APIs on the same port do, so promotion policies and redeliveries cannot be changed anonymously.
-Clients sign as for SageMaker (``modelreg.api.client`` does it for the CLI)."""
+"""What every ``/api`` request passes before its route sees it.
+
+- ``ApiInputGuard``: a path or query without the NUL character, and a ``region`` that can be one.
+  Routes look what they are given up in the store, and PostgreSQL cannot take U+0000 in a query.
+- ``SignedApiGuard``, under ``--auth sigv4``: a valid SigV4 signature, as the AWS APIs on the same
+  port require, so promotion policies and redeliveries cannot be changed anonymously. Clients sign
+  as for SageMaker (``modelreg.api.client`` does it for the CLI).
+"""
 
 from __future__ import annotations
+
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from modelreg.aws.auth import Authenticator
+from modelreg.aws.auth import Authenticator, is_region
 from modelreg.aws.protocol import signed_request
 from modelreg.errors import AuthError
+
+
+class ApiInputGuard:
+    """ASGI middleware: a 400 ``BadRequest`` for a NUL character in the path or the query, or for
+    a ``region`` parameter that is not a region name."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        problem = _input_problem(scope) if scope["type"] == "http" else None
+        if problem is None:
+            await self.app(scope, receive, send)
+            return
+        await JSONResponse({"error": "BadRequest", "message": problem}, status_code=400)(scope, receive, send)
+
+
+def _input_problem(scope: Scope) -> str | None:
+    if "\x00" in scope["path"]:
+        return "The path must not contain the NUL character (%00)."
+    query = scope.get("query_string", b"").decode("latin-1")
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            return "The query must not contain the NUL character (%00)."
+        if name == "region" and value and not is_region(value):
+            return f"region must be a region name such as us-east-1, not {value!r}."
+    return None
 
 
 class SignedApiGuard:

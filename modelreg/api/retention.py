@@ -47,7 +47,7 @@ async def cleanup(request: Request) -> JSONResponse:
     except ValueError:
         return common.error(400, "The body must be JSON.")
     except ServiceError as error:
-        return common.error(error.status, error.message)
+        return common.error(error.status, error.message, error.code)
     artifacts = state.artifacts
 
     def work() -> dict:

@@ -16,8 +16,16 @@ from functools import cached_property
 from typing import Any, Protocol
 from urllib.parse import unquote
 
+from modelreg.errors import InvalidSignatureException, UnrecognizedClientException
+
 ALGORITHM = "AWS4-HMAC-SHA256"
 ANONYMOUS = "anonymous"
+#: a region name as botocore checks it before it sends a request, at most the 32 characters the
+#: store keeps (every AWS region name fits)
+_REGION_RE = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,30}[a-zA-Z0-9])?")
+#: AWS's longest access key id; under ``--auth none`` it is also the caller's name in the history
+MAX_ACCESS_KEY_LENGTH = 128
+MSG_UNKNOWN_KEY = "The security token included in the request is invalid."
 
 _SCOPE = r"([^/\s,]+)/(\d{8})/([^/\s,]+)/([^/\s,]+)/aws4_request"
 # The fast path of --auth none: AK, date, region and service of the credential scope (about 1 us
@@ -126,6 +134,20 @@ def _parse_query_credential(query: str) -> tuple[str, str, str, str] | None:
     return c.group(1), c.group(2), c.group(3), c.group(4)
 
 
+def is_region(name: str) -> bool:
+    """Whether ``name`` can be a region: letters, digits and inner hyphens, 32 characters at most."""
+    return _REGION_RE.fullmatch(name) is not None
+
+
+def check_scope(access_key: str, region: str) -> None:
+    """Refuse a credential scope whose region or access key id no AWS account could have (and no
+    store column could hold): ``InvalidSignatureException`` or ``UnrecognizedClientException``."""
+    if not is_region(region):
+        raise InvalidSignatureException(f"Credential should be scoped to a valid region, not '{region}'.")
+    if len(access_key) > MAX_ACCESS_KEY_LENGTH or not access_key.isprintable():
+        raise UnrecognizedClientException(MSG_UNKNOWN_KEY)
+
+
 class NoAuth:
     """``--auth none`` (loopback only): never verifies; the access key id is the user name.
 
@@ -140,7 +162,8 @@ class NoAuth:
         self._anonymous = Principal(ANONYMOUS, ANONYMOUS, account_id, default_region, "")
 
     def authenticate(self, request: SignedRequest) -> Principal:
-        """The caller named by the credential scope, or ``anonymous``; never raises."""
+        """The caller named by the credential scope, or ``anonymous``. Verifies nothing; raises
+        only for a scope no AWS credential could have (``check_scope``)."""
         header = request.header("authorization")
         scope = parse_authorization(header) if header else None
         if scope is None and "X-Amz-Credential=" in request.raw_path:
@@ -148,4 +171,5 @@ class NoAuth:
         if scope is None:
             return self._anonymous
         access_key, _, region, service = scope
+        check_scope(access_key, region)
         return Principal(access_key, access_key, self.account_id, region, service)

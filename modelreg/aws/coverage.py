@@ -44,6 +44,13 @@ def render() -> str:
         "An operation that is not implemented answers `UnknownOperationException` (HTTP 400), so botocore",
         "does not retry it.",
         "",
+        "Input is checked against every constraint of the service model, in AWS's words. Beyond them,",
+        "modelreg refuses what no store could hold, on SQLite as on PostgreSQL: a string holding the NUL",
+        "character (U+0000) is a `ValidationException` (`Member must not contain the NUL character",
+        "(U+0000)`), a credential scope's region must be letters, digits and inner hyphens, at most 32",
+        "characters (`InvalidSignatureException`), and an access key id at most 128 printable",
+        "characters (`UnrecognizedClientException`).",
+        "",
     ]
     for service, title in SERVICES.items():
         names = spec.service_model(service).operation_names

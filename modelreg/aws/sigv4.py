@@ -28,7 +28,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.compat import HTTPHeaders
 from botocore.credentials import Credentials
 
-from modelreg.aws.auth import ALGORITHM, KeyEntry, Principal, SignedRequest
+from modelreg.aws.auth import ALGORITHM, MSG_UNKNOWN_KEY, KeyEntry, Principal, SignedRequest, is_region
 from modelreg.errors import (
     IncompleteSignatureException,
     InvalidSignatureException,
@@ -41,7 +41,6 @@ log = logging.getLogger("modelreg.auth")
 
 MAX_PRESIGN_EXPIRES = 604800  # one week, S3's limit for X-Amz-Expires
 MSG_MISSING_TOKEN = "Missing Authentication Token"
-MSG_UNKNOWN_KEY = "The security token included in the request is invalid."
 MSG_SIGNATURE_MISMATCH = (
     "The request signature we calculated does not match the signature you provided. "
     "Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
@@ -329,7 +328,7 @@ class SigV4Auth:
             )
         access_key, date, region, service, terminator = parts
         problems = []
-        if not region:
+        if not is_region(region):
             problems.append(f"Credential should be scoped to a valid region, not '{region}'.")
         if not service:
             problems.append(f"Credential should be scoped to a valid service, not '{service}'.")

@@ -216,6 +216,9 @@ class _Scalar(_Node):
 #: modelreg extensions to AWS patterns, by shape name: model data may also live on the server's own
 #: disk (``file:///abs/path``), next to ``s3://`` and ``https://``.
 PATTERN_EXTENSIONS = {"Url": "file:///.*"}
+#: modelreg's one constraint on every string: PostgreSQL cannot store U+0000 in a text column, and
+#: a registry must read back on either store what it accepted
+C_NO_NUL = "Member must not contain the NUL character (U+0000)"
 
 
 class _String(_Scalar, _Sized):
@@ -246,6 +249,8 @@ class _String(_Scalar, _Sized):
                 bad = (*bad, self.c_pattern)
         if self.enum is not None and value not in self.enum:
             bad = (*bad, self.c_enum)
+        if "\x00" in value:
+            bad = (*bad, C_NO_NUL)
         return bad
 
     def constraints(self) -> list[str]:
@@ -458,20 +463,26 @@ class _Map(_Sized):
             _add(errs, _msg(self.shown(value), path, constraint))
         key, node = self.key, self.value
         bad_key = bad_value = has_null = False
+        broken: set[str] = set()  # what the keys and values break, beyond the shapes' own constraints
         for k, v in value.items():
-            if key.failures(k):
+            failed = key.failures(k)
+            if failed:
                 bad_key = True
+                broken.update(failed)
             if v is None:
                 has_null = True
             elif node.scalar:
-                if node.failures(v):
+                failed = node.failures(v)
+                if failed:
                     bad_value = True
+                    broken.update(failed)
             else:
                 node.check(v, f"{path}.{k}", errs)
+        extra = [C_NO_NUL] if C_NO_NUL in broken else []
         if bad_key:
-            self.report(value, path, "Map keys", key.constraints(), errs)
+            self.report(value, path, "Map keys", key.constraints() + extra, errs)
         if bad_value or has_null:
-            listed = node.constraints() if bad_value else []
+            listed = node.constraints() + extra if bad_value else []
             if has_null:
                 listed = ["Member must not be null", *listed]
             self.report(value, path, "Map value", listed, errs)

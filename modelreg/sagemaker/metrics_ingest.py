@@ -165,19 +165,27 @@ def retry_delay_seconds(attempts: int, base: float) -> float:
 
 
 def _metrics_from(data: bytes) -> tuple[dict[str, float], str | None]:
-    """The metrics in a file and a note on what was left out; ``MetricsError`` if there are none."""
+    """The metrics in a file and a note on what was left out; ``MetricsError`` if there are none.
+    Names the store cannot hold are left out: longer than ``MAX_NAME_LENGTH``, or holding U+0000
+    (which PostgreSQL cannot store in text)."""
     metrics = parse_metrics(data)
     long_names = [name for name in metrics if len(name) > MAX_NAME_LENGTH]
-    for name in long_names:
+    nul_names = [name for name in metrics if "\x00" in name and len(name) <= MAX_NAME_LENGTH]
+    for name in long_names + nul_names:
         del metrics[name]
     if len(metrics) > MAX_METRICS:
         raise MetricsError(f"the metrics file holds {len(metrics)} metrics; at most {MAX_METRICS} are kept.")
     if not metrics:
-        raise MetricsError(f"every metric name in the file is longer than {MAX_NAME_LENGTH} characters.")
-    note = None
+        raise MetricsError(
+            f"every metric name in the file is longer than {MAX_NAME_LENGTH} characters "
+            "or holds the NUL character."
+        )
+    notes = []
     if long_names:
-        note = f"skipped {len(long_names)} metric name(s) longer than {MAX_NAME_LENGTH} characters"
-    return metrics, note
+        notes.append(f"skipped {len(long_names)} metric name(s) longer than {MAX_NAME_LENGTH} characters")
+    if nul_names:
+        notes.append(f"skipped {len(nul_names)} metric name(s) holding the NUL character")
+    return metrics, "; ".join(notes) or None
 
 
 def read_source(

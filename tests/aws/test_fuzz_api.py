@@ -46,6 +46,7 @@ STRINGS = [
     "*",
     "%_",
     "a'b\"c\\",
+    "a\x00b",
     f"{_ARN}:model-package/g/1",
     f"{_ARN}:model-package/g/0",
     f"{_ARN}:model-package/g/99999999999999999999",

@@ -194,6 +194,28 @@ def test_map_keys_and_values_name_the_map_and_list_every_constraint() -> None:
     )
 
 
+def test_no_string_may_hold_the_nul_character() -> None:
+    # PostgreSQL cannot store U+0000 in text: refused on every store, even where AWS's pattern allows it
+    package = "arn:aws:sagemaker:us-east-1:123456789012:model-package/g/1"
+    nul = "Member must not contain the NUL character (U+0000)"
+    approval = {"ModelPackageArn": package, "ApprovalDescription": "a\x00b"}
+    assert invalid("UpdateModelPackage", approval) == one("approvalDescription", "a\x00b", nul)
+    assert invalid(
+        "PutEvents", {"Entries": [{"Source": "s\x00", "DetailType": "d", "Detail": "{}"}]}, EV
+    ) == one("entries.1.member.source", "s\x00", nul)
+    # in a map, the constraint is listed after the shape's own
+    assert invalid(
+        "CreateModel", {"ModelName": "m", "PrimaryContainer": {"Image": "i", "Environment": {"K": "a\x00b"}}}
+    ) == one(
+        "primaryContainer.environment",
+        "{K=a\x00b}",
+        "Map value must satisfy constraint: [Member must have length less than or equal to 1024, "
+        "Member must have length greater than or equal to 0, "
+        f"Member must satisfy regular expression pattern: [\\S\\s]*, {nul}]",
+    )
+    ok("UpdateModelPackage", {"ModelPackageArn": package, "ApprovalDescription": "a\\u0000b is fine as text"})
+
+
 def test_map_of_structures_is_walked_with_the_key_in_the_path() -> None:
     params = {
         "TrialComponentName": "t",

@@ -129,6 +129,26 @@ def test_long_metric_names_are_skipped_with_a_note(store: SqlStore, tmp_path: Pa
     assert src.error == "skipped 1 metric name(s) longer than 256 characters"
 
 
+def test_a_metric_name_with_a_nul_character_is_skipped_and_spoils_nothing_else(
+    store: SqlStore, tmp_path: Path
+) -> None:
+    # PostgreSQL cannot hold U+0000 in a name: the file's other metrics, and the other files read
+    # in the same pass, must still be recorded
+    spoiled = register(store, 1, statistics(write(tmp_path / "nul.json", {"auc": 0.9, "a\u0000b": 1.0})))
+    clean = register(store, 2, statistics(write(tmp_path / "ok.json", {"auc": 0.8})))
+    only_nul = register(store, 3, statistics(write(tmp_path / "only.json", {"\u0000": 1.0})))
+    ingest(store, LocalArtifactStore())
+    metrics, [src] = outcome(store, spoiled)
+    assert metrics == {"auc": 0.9}
+    assert (src.status, src.error) == ("read", "skipped 1 metric name(s) holding the NUL character")
+    assert outcome(store, clean)[0] == {"auc": 0.8}
+    metrics, [src] = outcome(store, only_nul)
+    assert metrics == {} and src.status == "failed"
+    assert src.error == (
+        "every metric name in the file is longer than 256 characters or holds the NUL character."
+    )
+
+
 class Flaky:
     """An artifact store that cannot reach its endpoint ``failures`` times, then serves ``data``."""
 
