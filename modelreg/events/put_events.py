@@ -37,10 +37,14 @@ def entry_size(entry: dict[str, Any]) -> int:
     return size + sum(len(r.encode()) for r in entry.get("Resources") or [])
 
 
-def _invalid_argument(member: str) -> dict[str, str]:
+#: EventBridge's limits on an entry's members, which the service model does not carry
+_LONGEST = {"Source": 256, "DetailType": 128}
+
+
+def _invalid_argument(member: str, reason: str) -> dict[str, str]:
     return {
         "ErrorCode": "InvalidArgument",
-        "ErrorMessage": f"Parameter {member} is not valid. Reason: {member} is a required argument.",
+        "ErrorMessage": f"Parameter {member} is not valid. Reason: {reason}",
     }
 
 
@@ -50,7 +54,10 @@ def _parse_entry(
     """(detail, None) for an entry to accept, (None, error entry) for one to refuse."""
     for member in ("Source", "DetailType", "Detail"):
         if not entry.get(member):
-            return None, _invalid_argument(member)
+            return None, _invalid_argument(member, f"{member} is a required argument.")
+    for member, longest in _LONGEST.items():
+        if len(entry[member]) > longest:
+            return None, _invalid_argument(member, f"{member} is longer than {longest} characters.")
     try:
         check_bus(ctx, entry.get("EventBusName"))
     except ResourceNotFoundException as exc:

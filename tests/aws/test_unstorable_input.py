@@ -132,3 +132,28 @@ def test_a_change_through_the_own_api_checks_the_callers_credential_scope_too(se
         "error": "InvalidSignatureException",
         "message": f"Credential should be scoped to a valid region, not '{region}'.",
     }
+
+
+def test_put_events_fails_an_entry_whose_source_or_detail_type_is_too_long(server: Server) -> None:
+    # EventBridge's limits, which the service model does not carry: 256 and 128 characters
+    events = client(server.url, "events")
+    out = events.put_events(
+        Entries=[
+            {"Source": "s" * 257, "DetailType": "t", "Detail": "{}"},
+            {"Source": "s", "DetailType": "t" * 129, "Detail": "{}"},
+            {"Source": "s" * 256, "DetailType": "t" * 128, "Detail": "{}"},
+        ]
+    )
+    assert out["FailedEntryCount"] == 2
+    assert out["Entries"][:2] == [
+        {
+            "ErrorCode": "InvalidArgument",
+            "ErrorMessage": "Parameter Source is not valid. Reason: Source is longer than 256 characters.",
+        },
+        {
+            "ErrorCode": "InvalidArgument",
+            "ErrorMessage": "Parameter DetailType is not valid. "
+            "Reason: DetailType is longer than 128 characters.",
+        },
+    ]
+    assert set(out["Entries"][2]) == {"EventId"}
