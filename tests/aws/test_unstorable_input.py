@@ -1,5 +1,7 @@
-"""Input no store could hold (the NUL character, a region or access key id longer than any AWS
-issues) is a 4xx in AWS's format on SQLite and on PostgreSQL, and leaves what is stored as it was.
+"""Input at and past the limits of what a store can hold, on SQLite and on PostgreSQL: what AWS
+accepts is stored (a lineage type of 256 characters), and what no store could hold (the NUL
+character, a region or access key id longer than any AWS issues) is a 4xx in AWS's format that
+leaves what is stored as it was.
 
 PostgreSQL refuses U+0000 in text and values longer than a column; before these checks such input
 reached it and came back as a 500, which botocore retries.
@@ -157,3 +159,18 @@ def test_put_events_fails_an_entry_whose_source_or_detail_type_is_too_long(serve
         },
     ]
     assert set(out["Entries"][2]) == {"EventId"}
+
+
+def test_an_association_keeps_entity_types_of_the_longest_length_aws_allows(server: Server) -> None:
+    # ArtifactType and ContextType may be 256 characters; the association listing repeats them
+    sm = client(server.url)
+    long_type = "T" * 256
+    artifact = sm.create_artifact(
+        ArtifactName="long-typed", Source={"SourceUri": "s3://b/long-typed"}, ArtifactType=long_type
+    )["ArtifactArn"]
+    context = sm.create_context(
+        ContextName="long-typed", Source={"SourceUri": "s3://b/ctx"}, ContextType="C" * 256
+    )["ContextArn"]
+    sm.add_association(SourceArn=artifact, DestinationArn=context)
+    [association] = sm.list_associations(SourceArn=artifact)["AssociationSummaries"]
+    assert (association["SourceType"], association["DestinationType"]) == (long_type, "C" * 256)
