@@ -39,6 +39,7 @@ STRINGS = [
     "g",
     "",
     "x" * 3000,
+    "y" * 200,  # longer than most name columns hold, within most free-text limits
     "é✓𝄞",
     "{",
     "g/1",
