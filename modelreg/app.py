@@ -16,6 +16,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -157,6 +158,7 @@ def build_app(settings: Settings, store: Store | None = None) -> FrontDoor:
             ),
         ],
         lifespan=lifespan,
+        exception_handlers={404: _json_http_error, 405: _json_http_error},
     )
     app.state.settings = settings
     app.state.store = store
@@ -165,6 +167,14 @@ def build_app(settings: Settings, store: Store | None = None) -> FrontDoor:
     app.state.authenticator = authenticator
     app.state.signals = signals
     return FrontDoor(app, root, runtime, make_s3_app(settings, authenticator))
+
+
+async def _json_http_error(request: Request, exc: Exception) -> Response:
+    """No route for the path (404), or not for its method (405): answered in ``/api``'s JSON."""
+    assert isinstance(exc, HTTPException)
+    code = "NotFound" if exc.status_code == 404 else "MethodNotAllowed"
+    message = f"No route for {request.method} {request.url.path}."
+    return JSONResponse({"error": code, "message": message}, status_code=exc.status_code, headers=exc.headers)
 
 
 class FrontDoor:

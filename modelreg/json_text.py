@@ -49,10 +49,21 @@ def _finite(token: str) -> float:
     return number
 
 
+def loads(text: str | bytes, **options: Any) -> Any:
+    """``json.loads`` for what a client sent: a value nested deeper than the parser's recursion
+    allows (about 1,000 levels) is a ``ValueError`` like any other bad JSON, not a
+    ``RecursionError``."""
+    try:
+        return json.loads(text, **options)
+    except RecursionError:
+        raise ValueError("the JSON value nests too deeply") from None
+
+
 def parse(text: str | bytes) -> Any:
     """The JSON value of a client's ``text``; ``ValueError`` (``UnicodeDecodeError`` for bytes
-    that are not UTF-8) when it is not RFC 8259 JSON or holds a lone surrogate."""
-    value = json.loads(text, parse_constant=_not_json, parse_float=_finite)
+    that are not UTF-8) when it is not RFC 8259 JSON, holds a lone surrogate, or nests too deeply
+    (``loads``)."""
+    value = loads(text, parse_constant=_not_json, parse_float=_finite)
     raw = text.encode() if isinstance(text, str) else text
     if b"\\u" in raw and any(escape in raw.lower() for escape in _SURROGATE_ESCAPES):
         try:  # a surrogate pair is a character; a lone surrogate cannot be encoded

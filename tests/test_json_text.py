@@ -31,13 +31,27 @@ def test_written_json_is_the_standard_librarys(value: object) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ['{"a": NaN}', '{"a": -Infinity}', '{"a": 1e400}', '{"a": "\\ud800"}', '["x\\uDC00y"]', "{"],
+    [
+        '{"a": NaN}',
+        '{"a": -Infinity}',
+        '{"a": 1e400}',
+        '{"a": "\\ud800"}',
+        '["x\\uDC00y"]',
+        "{",
+        "[" * 5000 + "]" * 5000,  # deeper than the parser's recursion: was a RecursionError
+    ],
 )
 def test_parse_refuses_what_is_not_json_or_cannot_be_stored(text: str) -> None:
     with pytest.raises(ValueError):
         json_text.parse(text)
     with pytest.raises(ValueError):
         json_text.parse(text.encode())
+
+
+def test_loads_turns_a_value_nested_too_deeply_into_a_value_error() -> None:
+    with pytest.raises(ValueError, match="nests too deeply"):
+        json_text.loads('{"a": ' + "[" * 5000 + "]" * 5000 + "}")
+    assert json_text.loads("[" * 100 + "]" * 100) == json.loads("[" * 100 + "]" * 100)
 
 
 def test_parse_takes_surrogate_pairs_and_exact_integers() -> None:

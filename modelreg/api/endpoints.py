@@ -12,14 +12,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from modelreg import arns
+from modelreg import arns, json_text
 from modelreg.api import common
 from modelreg.errors import ServiceError
 from modelreg.sagemaker import endpoints
@@ -102,7 +101,7 @@ async def rollback(request: Request) -> JSONResponse:
     body = await request.body()
     try:
         ctx = common.caller_context(request, body, "RollbackEndpoint")
-        options = json.loads(body) if body.strip() else {}
+        options = json_text.parse(body) if body.strip() else {}
         to_change = options.get("toChange") if isinstance(options, dict) else None
         if to_change is not None and not isinstance(to_change, int):
             return common.error(400, "toChange must be a change number (an integer).")

@@ -8,13 +8,12 @@ kept and why, the orphaned artifacts and the bytes reclaimed. ``?region=`` picks
 
 from __future__ import annotations
 
-import json
-
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from modelreg import json_text
 from modelreg.api import common
 from modelreg.errors import ServiceError, ValidationException
 from modelreg.sagemaker import retention
@@ -38,7 +37,7 @@ async def cleanup(request: Request) -> JSONResponse:
     body = await request.body()
     try:
         ctx = common.caller_context(request, body, "CleanupModelPackageGroup")
-        options = json.loads(body) if body.strip() else {}
+        options = json_text.parse(body) if body.strip() else {}
         if not isinstance(options, dict):
             raise ValidationException("The body must be a JSON object.")
         keep_last = _number(options, "keepLast", int)

@@ -9,6 +9,7 @@ import json
 from email.utils import parsedate_tz
 from typing import TYPE_CHECKING, Any
 
+from modelreg import json_text
 from modelreg.artifacts import s3_writes as writes
 from modelreg.artifacts import s3_xml as xml
 from modelreg.artifacts.blobs import S3Error
@@ -136,7 +137,7 @@ def _encode_token(cursor: tuple[str, bool]) -> str:
 
 def _decode_token(token: str) -> tuple[str, bool]:
     try:
-        key, inclusive = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
+        key, inclusive = json_text.loads(base64.urlsafe_b64decode(token.encode("ascii")))
         if isinstance(key, str) and isinstance(inclusive, bool):
             return key, inclusive
     except (ValueError, TypeError, UnicodeError):

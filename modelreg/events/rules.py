@@ -18,12 +18,11 @@ The helpers at the top (bus check, ARNs, pattern validation, pagination by name)
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from modelreg import arns
+from modelreg import arns, json_text
 from modelreg.aws.dispatch import RequestContext, operation
 from modelreg.errors import (
     InvalidEventPatternException,
@@ -278,7 +277,7 @@ def _check_target(target: dict[str, Any]) -> None:
         )
     if target.get("Input") is not None:
         try:
-            json.loads(target["Input"])
+            json_text.loads(target["Input"])
         except ValueError:
             raise ValidationException(
                 f"Parameter Input is not valid for target {target['Id']}. "

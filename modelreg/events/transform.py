@@ -46,6 +46,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from modelreg import json_text
+
 __all__ = [
     "RESERVED_VARIABLES",
     "InputTransformError",
@@ -168,7 +170,7 @@ def _check_constant(target_id: str, constant: Any) -> None:
         raise InputTransformError(f"Input for target {target_id} is not a valid JSON text.")
     _check_length("input", constant, _MAX_INPUT_LENGTH)
     try:
-        json.loads(constant, parse_constant=_reject_constant)
+        json_text.loads(constant, parse_constant=_reject_constant)
     except ValueError:
         raise InputTransformError(f"Input for target {target_id} is not a valid JSON text.") from None
 
@@ -400,7 +402,7 @@ def _minify(text: str) -> str:
     """Drop the whitespace between JSON tokens, keeping every token as written; text that is not valid
     JSON is returned unchanged."""
     try:
-        json.loads(text, parse_constant=_reject_constant)
+        json_text.loads(text, parse_constant=_reject_constant)
     except ValueError:
         return text
     out: list[str] = []

@@ -22,9 +22,10 @@ are not metrics.
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
+
+from modelreg import json_text
 
 
 class MetricsError(ValueError):
@@ -51,7 +52,7 @@ def parse_metrics(data: bytes) -> dict[str, float]:
     Raises ``MetricsError`` (with a message that quotes no file content beyond a JSON error
     position) when ``data`` is not UTF-8 JSON, not an object, or holds no numeric metric."""
     try:
-        document = json.loads(data.decode("utf-8-sig"))
+        document = json_text.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise MetricsError("the metrics file is not UTF-8 text (expected a JSON object).") from None
     except ValueError as exc:

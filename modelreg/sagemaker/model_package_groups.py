@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from modelreg import json_text
 from modelreg.aws.dispatch import RequestContext, operation
 from modelreg.errors import ConflictException, ValidationException
 from modelreg.events import outbox
@@ -92,7 +92,7 @@ def delete_model_package_group(ctx: RequestContext, params: dict[str, Any]) -> d
 def put_model_package_group_policy(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     policy = params["ResourcePolicy"]
     try:
-        parsed = json.loads(policy)
+        parsed = json_text.loads(policy)
     except ValueError as exc:
         raise ValidationException(f"The resource policy is not valid JSON: {exc}") from None
     if not isinstance(parsed, dict):

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from modelreg import json_text
 from modelreg.errors import ValidationException
 from modelreg.store.base import InvalidCursor
 
@@ -42,7 +43,7 @@ def decode_token(token: str | None, params: dict[str, Any]) -> list[Any] | None:
     if not token:
         return None
     try:
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        data = json_text.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         cursor, digest = data["c"], data["q"]
         if not isinstance(cursor, list):
             raise TypeError

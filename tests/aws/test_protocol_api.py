@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import httpx
 import pytest
 from botocore.exceptions import ClientError
@@ -91,6 +93,25 @@ def test_success_carries_request_id_and_json_content_type(server) -> None:
             b'{"CreatedBefore": "10000-01-01T00:00:00Z"}',
             {},
             "SerializationException",
+        ),
+        # nested deeper than the parser's recursion (was a 500)
+        (
+            "SageMaker.ListModelPackageGroups",
+            b'{"x": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+            {},
+            "SerializationException",
+        ),
+        (
+            "SageMaker.PutModelPackageGroupPolicy",
+            b'{"ModelPackageGroupName": "g", "ResourcePolicy": "' + b"[" * 3000 + b"]" * 3000 + b'"}',
+            {},
+            "ValidationException",
+        ),
+        (
+            "SageMaker.ListModelPackages",
+            b'{"NextToken": "' + base64.urlsafe_b64encode(b"[" * 3000 + b"]" * 3000) + b'"}',
+            {},
+            "ValidationException",
         ),
         # a version number no group can reach
         (

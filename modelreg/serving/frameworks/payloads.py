@@ -7,12 +7,12 @@ instance), and raises :class:`ModelInputError` with a message for the caller whe
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Sequence
 
 import numpy as np
 from scipy.sparse import csr_matrix
 
+from modelreg import json_text
 from modelreg.serving.frameworks import ModelInputError, UnsupportedContentType
 
 CSV = "text/csv"
@@ -94,7 +94,7 @@ def json_rows(body: bytes) -> np.ndarray:
     """A JSON list of rows (or one row), ``{"instances": [...]}`` whose instances are rows or
     ``{"features": [...]}``, or a single ``{"features": [...]}``; ``null`` is a missing value."""
     try:
-        document = json.loads(body)
+        document = json_text.loads(body)
     except ValueError as error:
         raise ModelInputError(f"The application/json body is not valid JSON: {error}.") from error
     if isinstance(document, dict):
