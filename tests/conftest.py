@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import boto3
 import pytest
@@ -87,6 +88,25 @@ def fresh_postgres_database() -> Iterator[str]:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@contextmanager
+def server_on(store: str, data_dir: Path) -> Iterator[Server]:
+    """A ``modelreg serve`` of its own while the block runs: on SQLite in ``data_dir`` (``store``
+    "sqlite"), or on a fresh PostgreSQL database ("postgresql"; the test skips without one)."""
+    if store == "sqlite":
+        srv = Server(data_dir).start()
+        try:
+            yield srv
+        finally:
+            srv.stop()
+        return
+    with fresh_postgres_database() as url:
+        srv = Server(data_dir, args=["--store", url]).start()
+        try:
+            yield srv
+        finally:
+            srv.stop()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import client, fresh_postgres_database
+from tests.conftest import client, server_on
 from tests.server import Server
 
 REQUESTS = 1200
@@ -106,16 +106,8 @@ BODIES = [
 def fuzzed_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    data_dir = tmp_path_factory.mktemp("api-fuzz")
-    if request.param == "sqlite":
-        srv = Server(data_dir).start()
+    with server_on(request.param, tmp_path_factory.mktemp("api-fuzz")) as srv:
         yield srv
-        srv.stop()
-        return
-    with fresh_postgres_database() as url:
-        srv = Server(data_dir, args=["--store", url]).start()
-        yield srv
-        srv.stop()
 
 
 def test_generated_bad_requests_to_the_own_api_never_get_a_5xx(fuzzed_server: Server) -> None:

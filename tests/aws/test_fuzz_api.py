@@ -24,7 +24,7 @@ from botocore.model import Shape
 
 import modelreg.app  # noqa: F401  (registers every handler, as the server does)
 from modelreg.aws import dispatch, spec
-from tests.conftest import fresh_postgres_database
+from tests.conftest import server_on
 from tests.server import Server
 
 #: generated requests per operation and store
@@ -151,16 +151,8 @@ def _targets() -> Iterator[tuple[str, Shape]]:
 def fuzzed_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    data_dir = tmp_path_factory.mktemp("fuzz")
-    if request.param == "sqlite":
-        srv = Server(data_dir).start()
+    with server_on(request.param, tmp_path_factory.mktemp("fuzz")) as srv:
         yield srv
-        srv.stop()
-        return
-    with fresh_postgres_database() as url:
-        srv = Server(data_dir, args=["--store", url]).start()
-        yield srv
-        srv.stop()
 
 
 def test_generated_bad_input_never_gets_a_5xx(fuzzed_server: Server) -> None:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import client, fresh_postgres_database
+from tests.conftest import client, server_on
 from tests.server import Server
 
 SPEC = {"Containers": [{"Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"}]}
@@ -23,16 +23,8 @@ SPEC = {"Containers": [{"Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/s
 
 @pytest.fixture(params=["sqlite", "postgresql"], scope="module")
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data_dir = tmp_path_factory.mktemp("unstorable")
-    if request.param == "sqlite":
-        srv = Server(data_dir).start()
+    with server_on(request.param, tmp_path_factory.mktemp("unstorable")) as srv:
         yield srv
-        srv.stop()
-        return
-    with fresh_postgres_database() as url:
-        srv = Server(data_dir, args=["--store", url]).start()
-        yield srv
-        srv.stop()
 
 
 def _error(call, **params) -> dict[str, str]:  # type: ignore[no-untyped-def]
