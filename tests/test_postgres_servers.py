@@ -48,6 +48,50 @@ def test_two_servers_on_one_database_never_share_a_version(postgres_url: str, tm
             srv.stop()
 
 
+def test_tags_added_at_once_from_two_servers_all_land_within_the_limit(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """AddTags of the same keys at once (was a 500: both requests inserted the key), and of
+    different keys that together pass the 50-tag limit (was over the limit: each request counted
+    the tags without the other's)."""
+    servers = [Server(tmp_path, args=["--store", postgres_url]).start() for _ in range(2)]
+    try:
+        group = client(servers[0].url).create_model_package_group(ModelPackageGroupName="tagged")
+        arn = group["ModelPackageGroupArn"]
+        for attempt in range(5):
+            start = threading.Barrier(6)
+
+            def tag(i: int, attempt: int = attempt, start: threading.Barrier = start) -> str:
+                sm = client(servers[i % 2].url)
+                start.wait(timeout=30)
+                sm.add_tags(ResourceArn=arn, Tags=[{"Key": "team", "Value": f"{attempt}-{i}"}])
+                return "ok"
+
+            with concurrent.futures.ThreadPoolExecutor(6) as pool:
+                assert list(pool.map(tag, range(6))) == ["ok"] * 6
+        [team] = client(servers[1].url).list_tags(ResourceArn=arn)["Tags"]
+        assert team["Key"] == "team" and team["Value"].startswith("4-")
+
+        start = threading.Barrier(2)
+
+        def tag_many(i: int) -> str:
+            sm = client(servers[i].url)
+            start.wait(timeout=30)
+            try:
+                sm.add_tags(ResourceArn=arn, Tags=[{"Key": f"k{i}-{n}", "Value": "v"} for n in range(30)])
+            except sm.exceptions.ResourceLimitExceeded:
+                return "refused"
+            return "ok"
+
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            assert sorted(pool.map(tag_many, range(2))) == ["ok", "refused"]
+        tags = client(servers[0].url).list_tags(ResourceArn=arn, MaxResults=100)["Tags"]
+        assert len(tags) == 31
+    finally:
+        for srv in servers:
+            srv.stop()
+
+
 def test_one_client_token_sent_at_once_to_two_servers_creates_one_version(
     postgres_url: str, tmp_path: Path
 ) -> None:

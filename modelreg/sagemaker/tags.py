@@ -30,18 +30,20 @@ def _opening(ctx: RequestContext, arn_text: str, write: bool) -> AbstractContext
     return ctx.store.write() if write else ctx.store.read()
 
 
-def _taggable_arn(tx: Transaction, arn_text: str) -> str:
-    """The stored ARN of the resource ``arn_text`` names, if it exists and can carry tags."""
+def _taggable_arn(tx: Transaction, arn_text: str, *, for_update: bool = False) -> str:
+    """The stored ARN of the resource ``arn_text`` names, if it exists and can carry tags;
+    ``for_update`` locks the resource's row until commit, so that the tag writes of concurrent
+    requests (on PostgreSQL, from any server) take turns."""
     arn = arns.parse(arn_text)
     if arn is None or arn.service != "sagemaker":
         raise ValidationException(f"{arn_text} is not a valid SageMaker resource ARN.")
     if arn.resource_type == "model-package-group":
-        group = tx.get_group(arn.region, arn.resource)
+        group = tx.get_group(arn.region, arn.resource, for_update=for_update)
         if group is None:
             raise ResourceNotFound(f"Resource {arn_text} does not exist.")
         return group.arn
     if arn.resource_type == "model-package":
-        row = tx.get_package_by_arn(arn_text.lower())
+        row = tx.get_package_by_arn(arn_text.lower(), for_update=for_update)
         if row is None:
             raise ResourceNotFound(f"Resource {arn_text} does not exist.")
         if row.version is not None:
@@ -51,7 +53,7 @@ def _taggable_arn(tx: Transaction, arn_text: str) -> str:
             )
         return row.arn
     if arn.resource_type in (named.MODEL, named.ENDPOINT_CONFIG, named.ENDPOINT, *LINEAGE_KINDS):
-        resource = tx.get_resource(arn.region, arn.resource_type, arn.resource.lower())
+        resource = tx.get_resource(arn.region, arn.resource_type, arn.resource.lower(), for_update=for_update)
         if resource is None:
             raise ResourceNotFound(f"Resource {arn_text} does not exist.")
         return resource.arn
@@ -62,7 +64,7 @@ def _taggable_arn(tx: Transaction, arn_text: str) -> str:
 def add_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     tags = tag_dict(params["Tags"])
     with _opening(ctx, params["ResourceArn"], write=True) as tx:
-        arn = _taggable_arn(tx, params["ResourceArn"])
+        arn = _taggable_arn(tx, params["ResourceArn"], for_update=True)
         existing = {k for k, _ in tx.list_tags(arn)}
         if len(existing | set(tags)) > MAX_TAGS:
             raise ResourceLimitExceeded(
@@ -89,6 +91,6 @@ def list_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
 @operation("sagemaker", "DeleteTags", inline=True)
 def delete_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     with _opening(ctx, params["ResourceArn"], write=True) as tx:
-        arn = _taggable_arn(tx, params["ResourceArn"])
+        arn = _taggable_arn(tx, params["ResourceArn"], for_update=True)
         tx.delete_tags(arn, params["TagKeys"])
     return {}
