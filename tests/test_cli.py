@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from botocore.exceptions import ClientError
 
 from modelreg import __version__
+from modelreg.cli import main
 from modelreg.store import migrate
 from tests.conftest import client
 from tests.server import Server
@@ -28,6 +31,23 @@ def test_version_and_help() -> None:
     help_text = modelreg("serve", "--help").stdout
     for option in ("--host", "--port", "--data-dir", "--store", "--auth", "--keys", "--account-id"):
         assert option in help_text
+
+
+def test_every_serve_option_is_in_the_configuration_page() -> None:
+    """docs/configuration.md lists every option of ``modelreg serve`` with its variable."""
+    page = (Path(__file__).parents[1] / "docs" / "configuration.md").read_text()
+    rows = {line.split("|")[1].strip(): line for line in page.splitlines() if line.startswith("| `--")}
+    serve = main.commands["serve"]
+    missing = []
+    for param in serve.params:
+        if not isinstance(param, click.Option) or param.name == "help":
+            continue
+        flag = max(param.opts, key=len)
+        row = next((line for first, line in rows.items() if first.strip("`").split()[0] == flag), None)
+        variable = re.search(r"\[env (MODELREG_[A-Z_]+)", param.help or "")
+        if row is None or (variable and variable.group(1) not in row):
+            missing.append(flag)
+    assert not missing, f"options missing from docs/configuration.md (or without their variable): {missing}"
 
 
 def test_auth_none_refuses_a_public_address(tmp_path: Path) -> None:
