@@ -290,7 +290,9 @@ def events() -> None:
 @endpoint_option
 @click.option("--rule", help="Only deliveries of this rule.")
 @click.option("--status", type=click.Choice(["pending", "succeeded", "dead"]), help="Only this status.")
-@click.option("--limit", type=int, default=50, show_default=True)
+@click.option(
+    "--limit", type=int, default=50, show_default=True, help="How many, newest first (at most 500)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_deliveries(endpoint: str, rule: str | None, status: str | None, limit: int, as_json: bool) -> None:
     """Recent deliveries, newest first."""
