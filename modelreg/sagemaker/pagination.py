@@ -47,6 +47,8 @@ def decode_token(token: str | None, params: dict[str, Any]) -> list[Any] | None:
         cursor, digest = data["c"], data["q"]
         if not isinstance(cursor, list):
             raise TypeError
+        if any(isinstance(value, str) and "\x00" in value for value in cursor):
+            raise ValueError  # no key holds U+0000 (PostgreSQL cannot even compare with one)
     except (ValueError, KeyError, TypeError):
         raise invalid_token() from None
     if digest != query_digest(params):

@@ -9,12 +9,15 @@ reached it and came back as a 500, which botocore retries.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from botocore.exceptions import ClientError
 
+from modelreg.sagemaker import pagination
 from tests.conftest import client, server_on
 from tests.server import Server
 
@@ -166,3 +169,19 @@ def test_an_association_keeps_entity_types_of_the_longest_length_aws_allows(serv
     sm.add_association(SourceArn=artifact, DestinationArn=context)
     [association] = sm.list_associations(SourceArn=artifact)["AssociationSummaries"]
     assert (association["SourceType"], association["DestinationType"]) == (long_type, "C" * 256)
+
+
+def test_a_next_token_made_up_to_hold_the_nul_character_is_refused(server: Server) -> None:
+    # a NextToken is base64 JSON that a client can make; its cursor reaches the listing's query
+    params = {"SortBy": "Name"}
+    forged = json.dumps({"c": ["a\0b", 1], "q": pagination.query_digest(params)})
+    token = base64.urlsafe_b64encode(forged.encode()).decode().rstrip("=")
+    error = _error(client(server.url).list_model_packages, **params, NextToken=token)
+    assert error == {
+        "Code": "ValidationException",
+        "Message": "Invalid NextToken: it was not issued by this server.",
+    }
+    forged = json.dumps({"c": ["a\0b"], "q": pagination.query_digest({})})
+    token = base64.urlsafe_b64encode(forged.encode()).decode().rstrip("=")
+    error = _error(client(server.url, "events").list_rules, NextToken=token)
+    assert error["Code"] == "ValidationException"
