@@ -11,6 +11,8 @@ say) fails differently there than on SQLite.
 
 from __future__ import annotations
 
+import base64
+import itertools
 import json
 import random
 import re
@@ -24,6 +26,7 @@ from botocore.model import Shape
 
 import modelreg.app  # noqa: F401  (registers every handler, as the server does)
 from modelreg.aws import dispatch, spec
+from modelreg.sagemaker import pagination
 from tests.conftest import server_on
 from tests.server import Server
 
@@ -177,4 +180,58 @@ def test_generated_bad_input_never_gets_a_5xx(fuzzed_server: Server) -> None:
                     if not (typed and error.get("message")):
                         failures.append(f"unshaped {r.status_code} {target} {body[:300]} -> {r.text[:200]}")
     assert answered > 50 * PER_OPERATION  # every implemented operation took part
+    assert not failures, "\n".join(failures)
+
+
+#: what the listings need besides a NextToken, and the sort orders whose cursors differ
+LISTING_PARAMS = {
+    "ListRuleNamesByTarget": [{"TargetArn": "arn:aws:events:us-east-1:123456789012:api-destination/d/x"}],
+    "ListTargetsByRule": [{"Rule": "r"}],
+    "ListTags": [{"ResourceArn": f"{_ARN}:model-package-group/g"}],
+    "Search": [{"Resource": "ModelPackage"}, {"Resource": "ModelPackageGroup", "SortBy": "Name"}],
+    "ListModelPackages": [{}, {"SortBy": "Name"}, {"ModelPackageGroupName": "g"}],
+    "ListModelPackageGroups": [{}, {"SortBy": "Name"}],
+    "ListAssociations": [{}, {"SortBy": "SourceArn"}],
+}
+#: cursor values no server issued: past 64 bits, of every JSON type, long, empty, or holding U+0000
+CURSOR_VALUES: list[Any] = [
+    10**30,
+    -(2**63) - 1,
+    1.5,
+    1e308,
+    None,
+    True,
+    [1],
+    {"a": 1},
+    "",
+    "x" * 5000,
+    "a\x00b",
+]
+
+
+def _made_up_tokens(params: dict[str, Any]) -> Iterator[str]:
+    """NextTokens for the query ``params`` whose cursors hold ``CURSOR_VALUES``, 1 to 3 values long."""
+    for size, value in itertools.product((1, 2, 3), CURSOR_VALUES):
+        for cursor in ([value] + [1] * (size - 1), ["a"] * (size - 1) + [value]):
+            made_up = json.dumps({"c": cursor, "q": pagination.query_digest(params)})
+            yield base64.urlsafe_b64encode(made_up.encode()).decode().rstrip("=")
+
+
+def test_made_up_next_tokens_never_get_a_5xx(fuzzed_server: Server) -> None:
+    """A NextToken is base64 JSON with a digest of the query, which a client can compute: every
+    listing must refuse a cursor that does not fit it, on either store."""
+    failures = []
+    prefixes = {service: prefix for prefix, service in spec.TARGET_PREFIXES.items()}
+    with httpx.Client(base_url=fuzzed_server.url, headers=HEADERS, timeout=30) as http:
+        for service, name in sorted(dispatch.implemented()):
+            op = spec.operation_model(service, name)
+            if op is None or op.input_shape is None or "NextToken" not in op.input_shape.members:
+                continue
+            target = f"{prefixes[service]}.{name}"
+            for params in LISTING_PARAMS.get(name, [{}]):
+                for token in _made_up_tokens(params):
+                    body = json.dumps({**params, "NextToken": token})
+                    r = http.post("/", content=body, headers={"X-Amz-Target": target})
+                    if r.status_code >= 500:
+                        failures.append(f"{r.status_code} {target} {body[:200]} -> {r.text[:200]}")
     assert not failures, "\n".join(failures)
