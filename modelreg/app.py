@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -158,7 +158,7 @@ def build_app(settings: Settings, store: Store | None = None) -> FrontDoor:
             ),
         ],
         lifespan=lifespan,
-        exception_handlers={404: _json_http_error, 405: _json_http_error},
+        exception_handlers={404: _json_http_error, 405: _json_http_error, ClientDisconnect: _client_gone},
     )
     app.state.settings = settings
     app.state.store = store
@@ -175,6 +175,11 @@ async def _json_http_error(request: Request, exc: Exception) -> Response:
     code = "NotFound" if exc.status_code == 404 else "MethodNotAllowed"
     message = f"No route for {request.method} {request.url.path}."
     return JSONResponse({"error": code, "message": message}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """The client hung up before its body arrived: the answer goes nowhere, and nothing failed."""
+    return Response(status_code=400)
 
 
 class FrontDoor:
@@ -199,7 +204,10 @@ class FrontDoor:
         if scope["type"] == "http":
             post, path = scope["method"] == "POST", scope["path"]
             if post and path == "/":
-                response = await self._aws_entry(Request(scope, receive))
+                try:
+                    response = await self._aws_entry(Request(scope, receive))
+                except ClientDisconnect:  # it hung up before its body arrived: no one to answer
+                    return
                 await response(scope, receive, send)
                 return
             # InvokeEndpoint has no query string; S3 POSTs always do (?uploads, ?uploadId=, ?delete)

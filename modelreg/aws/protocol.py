@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from modelreg import json_text
@@ -135,6 +135,8 @@ class JsonProtocol:
             return json_response(result, request_id)
         except ServiceError as error:
             return error_response(error, request_id)
+        except ClientDisconnect:
+            raise  # not a failure of ours: the front door drops the request
         except Exception:
             log.exception("request %s failed", request_id)
             return internal_error_response(request_id)

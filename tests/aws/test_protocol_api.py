@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import socket
 
 import httpx
 import pytest
@@ -190,3 +191,20 @@ def test_escaped_characters_outside_the_bmp_are_stored_as_sent(sm) -> None:
     sm.create_model_package_group(ModelPackageGroupName="escaped-text", ModelPackageGroupDescription=text)
     described = sm.describe_model_package_group(ModelPackageGroupName="escaped-text")
     assert described["ModelPackageGroupDescription"] == text
+
+
+def test_a_client_that_hangs_up_mid_body_is_not_a_server_failure(server) -> None:
+    """Nothing to answer and nothing failed: no traceback in the log, and the server goes on."""
+    port = int(server.url.rsplit(":", 1)[1])
+    before = server.log().count("Traceback")
+    for head in (
+        b"POST / HTTP/1.1\r\nContent-Type: application/x-amz-json-1.1\r\n"
+        b"X-Amz-Target: SageMaker.ListModelPackageGroups\r\n",
+        b"POST / HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n",
+        b"POST /api/model-package-groups/g/gc HTTP/1.1\r\n",
+        b"PUT /api/model-package-groups/g/promotion-policy HTTP/1.1\r\n",
+    ):
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(head + b"Host: x\r\nContent-Length: 100\r\n\r\n{")
+        assert httpx.get(server.url + "/healthz").status_code == 200  # answered after the hang-up
+    assert server.log().count("Traceback") == before
