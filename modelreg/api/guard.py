@@ -1,7 +1,7 @@
 """What every ``/api`` request passes before its route sees it.
 
 - ``ApiInputGuard``: a path or query without the NUL character, and a ``region`` that can be one.
-  Routes look what they are given up in the store, and PostgreSQL cannot take U+0000 in a query.
+  Routes look up what they are given in the store, and PostgreSQL cannot take U+0000 in a query.
 - ``SignedApiGuard``, under ``--auth sigv4``: a valid SigV4 signature, as the AWS APIs on the same
   port require, so promotion policies and redeliveries cannot be changed anonymously. Clients sign
   as for SageMaker (``modelreg.api.client`` does it for the CLI).
