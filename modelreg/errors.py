@@ -33,6 +33,13 @@ class SerializationException(ServiceError):
     code = "SerializationException"
 
 
+class RequestEntityTooLarge(ServiceError):
+    """The request body is larger than modelreg reads (``modelreg.aws.protocol.MAX_REQUEST_BYTES``)."""
+
+    code = "RequestEntityTooLargeException"
+    status = 413
+
+
 class UnknownOperationException(ServiceError):
     code = "UnknownOperationException"
 

@@ -49,7 +49,8 @@ def render() -> str:
         "character (U+0000) is a `ValidationException` (`Member must not contain the NUL character",
         "(U+0000)`), a credential scope's region must be letters, digits and inner hyphens, at most 32",
         "characters (`InvalidSignatureException`), and an access key id at most 128 printable",
-        "characters (`UnrecognizedClientException`).",
+        "characters (`UnrecognizedClientException`). A request body over 10 MiB is a 413",
+        "`RequestEntityTooLargeException`, answered before the body is read whole.",
         "",
     ]
     for service, title in SERVICES.items():

@@ -24,6 +24,7 @@ from modelreg.aws.validate import prepare as prepare_validator
 from modelreg.aws.validate import validate_input
 from modelreg.config import Settings
 from modelreg.errors import (
+    RequestEntityTooLarge,
     SerializationException,
     ServiceError,
     UnknownOperationException,
@@ -95,6 +96,28 @@ def parse_timestamp(value: Any, member: str) -> float:
     return seconds
 
 
+#: the largest request body read for the AWS JSON and query protocols and ``/api``: ten times the
+#: largest a registry call needs (a CreateModelPackage with a full model card is under 1 MiB), and
+#: small enough that a client cannot make the server hold gigabytes
+MAX_REQUEST_BYTES = 10 * 1024 * 1024
+
+
+async def read_body(request: Request) -> bytes:
+    """The request's body, at most ``MAX_REQUEST_BYTES``; ``RequestEntityTooLarge`` past that,
+    before reading it when the Content-Length says so."""
+    too_large = RequestEntityTooLarge(f"The request body is larger than {MAX_REQUEST_BYTES} bytes.")
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_REQUEST_BYTES:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_REQUEST_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def signed_request(request: Request, body: bytes) -> SignedRequest:
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
     path = raw_path.decode("latin-1")
@@ -126,7 +149,7 @@ class JsonProtocol:
     async def __call__(self, request: Request) -> Response:
         request_id = new_request_id()
         try:
-            body = await request.body()
+            body = await read_body(request)
             ctx, handler, params = self._prepare(request, body, request_id)
             result = await self._run(ctx, handler, params)
             members = spec.output_members(ctx.service, ctx.operation)

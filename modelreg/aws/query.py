@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelreg.aws.auth import Authenticator
-from modelreg.aws.protocol import new_request_id, signed_request
+from modelreg.aws.protocol import new_request_id, read_body, signed_request
 from modelreg.config import Settings
 from modelreg.errors import ServiceError
 
@@ -36,7 +36,10 @@ def _error(code: str, message: str, status: int, request_id: str) -> Response:
 
 async def handle_query(request: Request, settings: Settings, authenticator: Authenticator) -> Response:
     request_id = new_request_id()
-    body = await request.body()
+    try:
+        body = await read_body(request)
+    except ServiceError as error:
+        return _error(error.code, error.message, error.status, request_id)
     form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
     action = form.get("Action", "")
     try:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import socket
+from collections.abc import Iterator
 
 import httpx
 import pytest
 from botocore.exceptions import ClientError
+
+from modelreg.aws.protocol import MAX_REQUEST_BYTES
 
 HEADERS = {
     "Content-Type": "application/x-amz-json-1.1",
@@ -208,3 +211,29 @@ def test_a_client_that_hangs_up_mid_body_is_not_a_server_failure(server) -> None
             sock.sendall(head + b"Host: x\r\nContent-Length: 100\r\n\r\n{")
         assert httpx.get(server.url + "/healthz").status_code == 200  # answered after the hang-up
     assert server.log().count("Traceback") == before
+
+
+def test_a_body_past_ten_mib_is_refused_before_it_is_read_whole(server, sm) -> None:
+    """A client cannot make the server hold gigabytes: past ``MAX_REQUEST_BYTES`` the answer is a
+    413, from the Content-Length or, for a chunked body, as soon as the limit is passed."""
+    with pytest.raises(ClientError) as caught:  # boto3 checks no maximum length itself
+        sm.create_model_package_group(
+            ModelPackageGroupName="huge", ModelPackageGroupDescription="x" * MAX_REQUEST_BYTES
+        )
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+    assert caught.value.response["Error"]["Code"] == "RequestEntityTooLargeException"
+
+    def chunks(n: int) -> Iterator[bytes]:
+        for _ in range(n):
+            yield b" " * (1024 * 1024)
+
+    target = {
+        "X-Amz-Target": "SageMaker.ListModelPackageGroups",
+        "Content-Type": "application/x-amz-json-1.1",
+    }
+    answer = httpx.post(server.url, headers=target, content=chunks(11))  # chunked: no Content-Length
+    assert answer.status_code == 413 and answer.json()["__type"] == "RequestEntityTooLargeException"
+    answer = httpx.put(server.url + "/api/model-package-groups/huge/promotion-policy", content=chunks(11))
+    assert answer.status_code == 413 and answer.json()["error"] == "RequestEntityTooLargeException"
+    answer = httpx.post(server.url, headers=target, content=chunks(9))  # under the limit: read and parsed
+    assert answer.status_code == 200
