@@ -27,6 +27,8 @@ import httpx
 #: status codes after which EventBridge retries an API destination call; other 4xx are final
 RETRYABLE_STATUS = frozenset({401, 407, 409, 429}) | frozenset(range(500, 600))
 TIMEOUT_SECONDS = 5.0  # EventBridge's API destination timeout
+#: how much of a receiver's answer is read: only its status counts, and the start of an error's body
+MAX_RESPONSE_BYTES = 64 * 1024
 
 
 def new_secret() -> str:
@@ -99,6 +101,21 @@ def check_public(url: str) -> None:
             )
 
 
+def _read_start(response: httpx.Response, deadline: float) -> bytes:
+    """At most ``MAX_RESPONSE_BYTES`` of a streamed answer's body, read until ``deadline``
+    (``time.perf_counter``) at the latest: a receiver that floods or drips cannot hold the call."""
+    chunks, size = [], 0
+    try:
+        for chunk in response.iter_raw():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= MAX_RESPONSE_BYTES or time.perf_counter() >= deadline:
+                break
+    except httpx.HTTPError:
+        pass  # the status came; a body cut short does not change the outcome
+    return b"".join(chunks)[:MAX_RESPONSE_BYTES]
+
+
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("retry-after")
     if not value:
@@ -132,13 +149,17 @@ class WebhookSender:
         started = time.perf_counter()
         try:
             request = self._build(call)
-            response = self.client.send(request)
+            response = self.client.send(request, stream=True)
         except PrivateAddressRefused as exc:
             return Outcome(None, str(exc), self._since(started), retryable=False)
         except httpx.HTTPError as exc:
             return Outcome(None, f"{type(exc).__name__}: {exc}", self._since(started), retryable=True)
+        try:
+            answer = _read_start(response, started + TIMEOUT_SECONDS)
+        finally:
+            response.close()
         code = response.status_code
-        error = None if 200 <= code < 300 else f"HTTP {code}: {response.text[:500]}"
+        error = None if 200 <= code < 300 else f"HTTP {code}: {answer.decode('utf-8', 'replace')[:500]}"
         return Outcome(
             code,
             error,
@@ -161,6 +182,7 @@ class WebhookSender:
         headers: dict[str, str] = {
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": "modelreg-events",
+            "Accept-Encoding": "identity",  # an error's body is shown as it came
         }
         query: dict[str, str] = {}
         invocation = self._authorize(call, headers, query)
