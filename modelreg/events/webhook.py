@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import json
 import secrets
 import socket
 import threading
@@ -99,6 +100,11 @@ def check_public(url: str) -> None:
                 f"{host} resolves to {address}, a non-public address; start modelreg with "
                 "--allow-private-webhooks to deliver there"
             )
+
+
+class OAuthFailed(httpx.HTTPError):
+    """The connection's OAuth endpoint gave no usable token: the call is retried like a network
+    error."""
 
 
 def _read_start(response: httpx.Response, deadline: float) -> bytes:
@@ -233,19 +239,32 @@ class WebhookSender:
             check_public(endpoint)
         form = {"grant_type": "client_credentials"}
         form.update({p["Key"]: p["Value"] for p in params.get("BodyParameters") or []})
-        response = self.client.request(
+        started = time.perf_counter()
+        request = self.client.build_request(
             oauth.get("HttpMethod", "POST"),
             endpoint,
             data=form,
             headers={p["Key"]: p["Value"] for p in params.get("HeaderParameters") or []},
             params={p["Key"]: p["Value"] for p in params.get("QueryStringParameters") or []} or None,
-            auth=(client.get("ClientID", ""), client.get("ClientSecret", "")),
         )
-        response.raise_for_status()
-        payload = response.json()
-        token = payload["access_token"]
+        auth = httpx.BasicAuth(client.get("ClientID", ""), client.get("ClientSecret", ""))
+        response = self.client.send(request, auth=auth, stream=True)
+        try:
+            answer = _read_start(response, started + TIMEOUT_SECONDS)
+        finally:
+            response.close()
+        if not 200 <= response.status_code < 300:
+            raise OAuthFailed(f"the OAuth endpoint answered HTTP {response.status_code}")
+        try:
+            payload = json.loads(answer)
+            token = payload["access_token"]
+            lifetime = float(payload.get("expires_in", 300))
+            if not isinstance(token, str):
+                raise TypeError
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise OAuthFailed("the OAuth endpoint's answer holds no access_token") from None
         with self._lock:
-            self._tokens[arn] = (token, time.time() + float(payload.get("expires_in", 300)))
+            self._tokens[arn] = (token, time.time() + lifetime)
         return token
 
 

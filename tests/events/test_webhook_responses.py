@@ -97,3 +97,35 @@ def test_a_huge_error_body_is_read_no_further_than_its_start(receiver) -> None:
     # what the receiver got out before the sender hung up: the part read and the sockets' buffers
     assert sent[0] < MAX_RESPONSE_BYTES + 32 * 1024 * 1024
     sender.close()
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nnot json", "holds no access_token"),
+        (b'HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n{"token": "x"}\n', "holds no access_token"),
+        (b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n", "answered HTTP 500"),
+    ],
+)
+def test_an_oauth_endpoint_without_a_usable_token_fails_the_call_for_a_retry(
+    receiver, answer: bytes, reason: str
+) -> None:
+    def token_endpoint(sock: socket.socket, stop: threading.Event) -> None:
+        sock.sendall(answer)
+
+    call = _call("http://127.0.0.1:9/never-reached")
+    call.connection = {
+        "AuthorizationType": "OAUTH_CLIENT_CREDENTIALS",
+        "AuthParameters": {
+            "OAuthParameters": {
+                "AuthorizationEndpoint": receiver(token_endpoint),
+                "HttpMethod": "POST",
+                "ClientParameters": {"ClientID": "id", "ClientSecret": "secret"},
+            }
+        },
+    }
+    sender = WebhookSender("whsec_" + "a" * 32, allow_private=True)
+    outcome = sender.send(call)
+    assert outcome.status_code is None and outcome.retryable
+    assert outcome.error is not None and outcome.error.startswith("OAuthFailed: ") and reason in outcome.error
+    sender.close()
