@@ -13,7 +13,6 @@ import base64
 import hashlib
 import hmac
 import ipaddress
-import json
 import secrets
 import socket
 import threading
@@ -24,6 +23,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+
+from modelreg import json_text
 
 #: status codes after which EventBridge retries an API destination call; other 4xx are final
 RETRYABLE_STATUS = frozenset({401, 407, 409, 429}) | frozenset(range(500, 600))
@@ -154,16 +155,11 @@ class WebhookSender:
     def send(self, call: Call) -> Outcome:
         started = time.perf_counter()
         try:
-            request = self._build(call)
-            response = self.client.send(request, stream=True)
+            response, answer = self._exchange(self._build(call), started)
         except PrivateAddressRefused as exc:
             return Outcome(None, str(exc), self._since(started), retryable=False)
         except httpx.HTTPError as exc:
             return Outcome(None, f"{type(exc).__name__}: {exc}", self._since(started), retryable=True)
-        try:
-            answer = _read_start(response, started + TIMEOUT_SECONDS)
-        finally:
-            response.close()
         code = response.status_code
         error = None if 200 <= code < 300 else f"HTTP {code}: {answer.decode('utf-8', 'replace')[:500]}"
         return Outcome(
@@ -173,6 +169,17 @@ class WebhookSender:
             retryable=code in RETRYABLE_STATUS,
             retry_after_seconds=_retry_after(response),
         )
+
+    def _exchange(
+        self, request: httpx.Request, started: float, auth: httpx.Auth | None = None
+    ) -> tuple[httpx.Response, bytes]:
+        """Send ``request``; its answer (closed) and the start of the answer's body, read until
+        ``TIMEOUT_SECONDS`` after ``started`` at the latest (``_read_start``)."""
+        response = self.client.send(request, auth=auth, stream=True)
+        try:
+            return response, _read_start(response, started + TIMEOUT_SECONDS)
+        finally:
+            response.close()
 
     @staticmethod
     def _since(started: float) -> int:
@@ -248,15 +255,11 @@ class WebhookSender:
             params={p["Key"]: p["Value"] for p in params.get("QueryStringParameters") or []} or None,
         )
         auth = httpx.BasicAuth(client.get("ClientID", ""), client.get("ClientSecret", ""))
-        response = self.client.send(request, auth=auth, stream=True)
-        try:
-            answer = _read_start(response, started + TIMEOUT_SECONDS)
-        finally:
-            response.close()
+        response, answer = self._exchange(request, started, auth)
         if not 200 <= response.status_code < 300:
             raise OAuthFailed(f"the OAuth endpoint answered HTTP {response.status_code}")
         try:
-            payload = json.loads(answer)
+            payload = json_text.loads(answer)
             token = payload["access_token"]
             lifetime = float(payload.get("expires_in", 300))
             if not isinstance(token, str):
