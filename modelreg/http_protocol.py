@@ -31,6 +31,10 @@ SOCKET_BODY = "modelreg.socket_body"
 SOCKET_BODY_MIN = 1024 * 1024
 #: whether bodies are offered at all (the socket options used are POSIX ones)
 _SOCKET_BODIES = sys.platform != "win32"
+#: the most bytes of request line and headers taken (httptools would hold a header of any size):
+#: AWS clients send a few KiB, and a presigned URL stays under 8 KiB
+MAX_HEAD_BYTES = 64 * 1024
+_HEAD_TOO_LARGE = b"Request line and headers are larger than %d bytes." % MAX_HEAD_BYTES
 
 
 class BodyPieces:
@@ -184,6 +188,9 @@ class HttpProtocol(HttpToolsProtocol):
     :class:`SocketBody`."""
 
     body_received = 0  # body bytes of the current request the parser has seen
+    in_head = False  # the parser has begun a request whose headers are not complete yet
+    head_began = False  # ... and began it in the read being parsed
+    head_received = 0  # bytes of that request's head seen in the reads after that one
 
     def reset_parser(self) -> None:
         """A new parser, as uvicorn makes one for a connection."""
@@ -191,11 +198,29 @@ class HttpProtocol(HttpToolsProtocol):
         with contextlib.suppress(AttributeError):  # httptools < 0.6.3 has no such setting
             self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
 
+    def data_received(self, data: bytes) -> None:
+        self.head_began = False
+        super().data_received(data)
+        if not self.in_head or self.head_began:
+            # a read that began a head may hold the end of the request before (a pipelined one):
+            # only the reads after it count, which leaves the head at most one read over the limit
+            return
+        self.head_received += len(data)
+        if self.head_received > MAX_HEAD_BYTES and not self.transport.is_closing():
+            self.transport.write(
+                b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                b"content-type: text/plain; charset=utf-8\r\n"
+                b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(_HEAD_TOO_LARGE), _HEAD_TOO_LARGE)
+            )
+            self.transport.close()
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self.body_received = 0
+        self.in_head, self.head_began, self.head_received = True, True, 0
 
     def on_headers_complete(self) -> None:
+        self.in_head = False
         super().on_headers_complete()
         scope = self.scope
         if scope["method"] != "PUT" or self.pipeline or self.scheme != "http" or "path" not in scope:

@@ -5,6 +5,7 @@ S3 API relies on for large uploads."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import http.client
 import json
@@ -18,6 +19,7 @@ import pytest
 import uvicorn
 
 from modelreg.http_protocol import (
+    MAX_HEAD_BYTES,
     SOCKET_BODY,
     SOCKET_BODY_MIN,
     BodyDisconnected,
@@ -246,3 +248,23 @@ def test_the_last_bytes_of_a_body_are_read_as_soon_as_they_come(
         threading.Event().wait(0.3)  # the client pauses before its last bytes
         sock.sendall(data[-tail:])
         assert _raw_answers(sock, 1) == [(b"200", _expected(data))]
+
+
+def test_a_request_head_past_the_limit_is_refused_with_431_and_the_connection_closed(port: int) -> None:
+    """The parser would hold a header of any size in memory: past ``MAX_HEAD_BYTES`` of request line
+    and headers the answer is 431, without waiting for the rest."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"POST /a HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        with contextlib.suppress(OSError):  # the server may hang up while the header still comes
+            for _ in range(64):  # 16 MiB at most, far past the limit
+                sock.sendall(b"a" * (256 * 1024))
+        answer = sock.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 431 ")
+        assert b"connection: close" in answer.lower()
+
+
+def test_a_head_just_under_the_limit_and_a_body_sent_with_it_are_taken(port: int) -> None:
+    conn = _connection(port)
+    data = os.urandom(3 * MB)  # arrives in the same reads as the head's end
+    conn.request("POST", "/a", body=data, headers={"X-Big": "a" * (MAX_HEAD_BYTES - 1024)})
+    assert _answer(conn) == (200, _expected(data, "receive"))
