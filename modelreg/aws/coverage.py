@@ -50,7 +50,8 @@ def render() -> str:
         "(U+0000)`), a credential scope's region must be letters, digits and inner hyphens, at most 32",
         "characters (`InvalidSignatureException`), and an access key id at most 128 printable",
         "characters (`UnrecognizedClientException`). A request body over 10 MiB is a 413",
-        "`RequestEntityTooLargeException`, answered before the body is read whole.",
+        "`RequestEntityTooLargeException`, answered before the body is read whole, and a request line",
+        "and headers over 64 KiB are a 431 on any path, after which the connection closes.",
         "",
     ]
     for service, title in SERVICES.items():
