@@ -105,17 +105,20 @@ MAX_REQUEST_BYTES = 10 * 1024 * 1024
 async def read_body(request: Request) -> bytes:
     """The request's body, at most ``MAX_REQUEST_BYTES``; ``RequestEntityTooLarge`` past that,
     before reading it when the Content-Length says so."""
-    too_large = RequestEntityTooLarge(f"The request body is larger than {MAX_REQUEST_BYTES} bytes.")
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > MAX_REQUEST_BYTES:
-        raise too_large
+        raise _too_large()
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_REQUEST_BYTES:
-            raise too_large
+            raise _too_large()
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _too_large() -> RequestEntityTooLarge:
+    return RequestEntityTooLarge(f"The request body is larger than {MAX_REQUEST_BYTES} bytes.")
 
 
 def signed_request(request: Request, body: bytes) -> SignedRequest:

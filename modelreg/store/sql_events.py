@@ -15,7 +15,7 @@ from modelreg.store import sql_fast as fast
 from modelreg.store.base import DuplicateKey
 from modelreg.store.rows import Delivery, DeliveryAttempt, DeliveryQuery, NamedResource, OutboxEvent
 from modelreg.store.sql_appends import Appends
-from modelreg.store.sql_rows import from_row, resource_values
+from modelreg.store.sql_rows import column_values, from_row
 
 R = schema.named_resources
 E = schema.events
@@ -73,7 +73,7 @@ class EventQueries:
     # named resources ----------------------------------------------------------------------
     def insert_resource(self, resource: NamedResource) -> NamedResource:
         try:
-            resource.id = self.conn.execute(_INSERT_RESOURCE, resource_values(resource)).scalar_one()
+            resource.id = self.conn.execute(_INSERT_RESOURCE, column_values(resource)).scalar_one()
         except sa.exc.IntegrityError as exc:
             raise DuplicateKey(resource.name) from exc
         return resource
@@ -110,20 +110,7 @@ class EventQueries:
 
     # outbox -------------------------------------------------------------------------------
     def append_event(self, event: OutboxEvent) -> OutboxEvent:
-        self._appends.add(
-            E,
-            {
-                "event_id": event.event_id,
-                "region": event.region,
-                "source": event.source,
-                "detail_type": event.detail_type,
-                "resource_arn": event.resource_arn,
-                "sequence": event.sequence,
-                "created_us": event.created_us,
-                "dispatched": False,
-                "body": dumps(event.body),
-            },
-        )
+        self._appends.add(E, column_values(event, dispatched=False))
         return event
 
     def next_event_sequence(self, resource_arn: str) -> int:
@@ -167,22 +154,7 @@ class EventQueries:
     # deliveries ---------------------------------------------------------------------------
     def insert_delivery(self, delivery: Delivery) -> Delivery:
         delivery.id = self.conn.execute(
-            D.insert().returning(D.c.id),
-            {
-                "event_row_id": delivery.event_row_id,
-                "region": delivery.region,
-                "rule_name": delivery.rule_name,
-                "target_id": delivery.target_id,
-                "target": dumps(delivery.target),
-                "status": delivery.status,
-                "attempts": delivery.attempts,
-                "next_attempt_us": delivery.next_attempt_us,
-                "lease_until_us": 0,
-                "created_us": delivery.created_us,
-                "updated_us": delivery.updated_us,
-                "last_status_code": delivery.last_status_code,
-                "last_error": delivery.last_error,
-            },
+            D.insert().returning(D.c.id), column_values(delivery, lease_until_us=0)
         ).scalar_one()
         return delivery
 
@@ -227,16 +199,7 @@ class EventQueries:
         return [from_row(Delivery, r) for r in self.conn.execute(stmt.order_by(D.c.id.desc()).limit(limit))]
 
     def add_attempt(self, attempt: DeliveryAttempt) -> None:
-        self.conn.execute(
-            A.insert(),
-            {
-                "delivery_id": attempt.delivery_id,
-                "at_us": attempt.at_us,
-                "duration_us": attempt.duration_us,
-                "status_code": attempt.status_code,
-                "error": attempt.error,
-            },
-        )
+        self.conn.execute(A.insert(), column_values(attempt))
 
     def list_attempts(self, delivery_id: int) -> list[DeliveryAttempt]:
         rows = self.conn.execute(A.select().where(A.c.delivery_id == delivery_id).order_by(A.c.id))

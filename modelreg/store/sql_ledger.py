@@ -11,7 +11,7 @@ from modelreg.store import schema
 from modelreg.store import sql_fast as fast
 from modelreg.store.rows import HistoryEntry
 from modelreg.store.sql_appends import Appends
-from modelreg.store.sql_rows import from_row
+from modelreg.store.sql_rows import column_values, from_row
 
 H = schema.history
 CT = schema.client_tokens
@@ -30,19 +30,7 @@ class LedgerQueries:
     _appends: Appends
 
     def append_history(self, entry: HistoryEntry) -> None:
-        self._appends.add(
-            H,
-            {
-                "arn": entry.arn,
-                "at_us": entry.at_us,
-                "principal": entry.principal,
-                "field": entry.field,
-                "old_value": entry.old_value,
-                "new_value": entry.new_value,
-                "reason": entry.reason,
-                "request_id": entry.request_id,
-            },
-        )
+        self._appends.add(H, column_values(entry))
 
     def list_history(self, arn: str) -> list[HistoryEntry]:
         rows = self.conn.execute(H.select().where(H.c.arn == arn).order_by(H.c.id))

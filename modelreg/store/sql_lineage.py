@@ -19,7 +19,7 @@ from modelreg.store.base import DuplicateKey
 from modelreg.store.rows import AssociationQuery, AssociationRow, Cursor, NamedResource, PackageRow
 from modelreg.store.sql_appends import Appends
 from modelreg.store.sql_events import GET_RESOURCE
-from modelreg.store.sql_rows import cursor_params, from_row, keyset, resource_values
+from modelreg.store.sql_rows import column_values, cursor_params, from_row, keyset
 
 L = schema.lineage_associations
 R = schema.named_resources
@@ -164,7 +164,7 @@ class LineageQueries:
         return _insert_ignoring_conflicts(self.conn.dialect.name, table.name)
 
     def insert_resource_if_absent(self, resource: NamedResource) -> tuple[NamedResource, bool]:
-        values = resource_values(resource)
+        values = column_values(resource)
         new_id = fast.run(self.conn, self._insert_ignoring_conflicts(R), values).scalar()
         if new_id is not None:
             resource.id = new_id
@@ -195,7 +195,7 @@ class LineageQueries:
         if not resources:
             return
         try:
-            fast.run_many(self.conn, _INSERT_RESOURCES, [resource_values(r) for r in resources])
+            fast.run_many(self.conn, _INSERT_RESOURCES, [column_values(r) for r in resources])
         except sa.exc.IntegrityError as exc:
             raise DuplicateKey(resources[0].name) from exc
 
@@ -205,7 +205,7 @@ class LineageQueries:
         fast.run_many(
             self.conn,
             _insert_skipping_conflicts(self.conn.dialect.name),
-            [resource_values(r) for r in resources],
+            [column_values(r) for r in resources],
         )
         # each row's ARN is its own: where the stored row has it, this insert made the row
         arns = {(r.kind, r.name): r.arn for r in resources}

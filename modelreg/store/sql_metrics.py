@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from modelreg.store import schema
 from modelreg.store.rows import Cursor, MetricPoint, MetricSource, PackageRow
 from modelreg.store.sql_appends import Appends
-from modelreg.store.sql_rows import from_row
+from modelreg.store.sql_rows import column_values, from_row
 
 MS = schema.metric_sources
 PM = schema.package_metrics
@@ -39,7 +39,6 @@ _SETTLE = (
         updated_us=_b("updated"),
     )
 )
-_SOURCE_COLUMNS = [c.name for c in MS.columns if c.name != "id"]
 
 
 class MetricsQueries:
@@ -51,7 +50,7 @@ class MetricsQueries:
 
     def add_metric_sources(self, sources: Sequence[MetricSource]) -> None:
         for source in sources:
-            self._appends.add(MS, {c: getattr(source, c) for c in _SOURCE_COLUMNS})
+            self._appends.add(MS, column_values(source))
 
     def claim_metric_sources(self, now_us: int, lease_us: int, limit: int) -> list[MetricSource]:
         stmt = _CLAIM_LOCKED if self._lock_rows else _CLAIM

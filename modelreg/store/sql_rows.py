@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from modelreg.json_text import dumps
 from modelreg.store.base import InvalidCursor
-from modelreg.store.rows import Cursor, NamedResource
+from modelreg.store.rows import Cursor
 
 T = TypeVar("T")
 
@@ -34,16 +34,16 @@ def from_row(cls: type[T], row: Any) -> T:
     )
 
 
-def resource_values(resource: NamedResource) -> dict[str, Any]:
-    """The ``named_resources`` columns of ``resource`` (all but its id)."""
-    return {
-        "region": resource.region,
-        "kind": resource.kind,
-        "name": resource.name,
-        "arn": resource.arn,
-        "created_us": resource.created_us,
-        "body": dumps(resource.body),
+def column_values(row: Any, **more: Any) -> dict[str, Any]:
+    """The columns of a row dataclass for an insert, the inverse of ``from_row``: every field but
+    ``id``, JSON columns as text; ``more`` adds columns the dataclass does not carry."""
+    values = {
+        name: dumps(getattr(row, name)) if is_json else getattr(row, name)
+        for name, is_json in _fields(type(row))
+        if name != "id"
     }
+    values.update(more)
+    return values
 
 
 def keyset(
