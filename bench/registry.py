@@ -29,7 +29,7 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` and ``modelreg`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import bigdb, report
-from bench.systems import SYSTEMS, PostgresDatabases, Running, launch
+from bench.systems import EXTRA_SYSTEMS, SYSTEMS, PostgresDatabases, Running, launch
 from bench.workloads import WORKLOADS, Counts, Measurement, SuiteResult, SystemRun, run_interleaved
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--systems",
         default=",".join(SYSTEMS),
-        help=f"comma-separated, from {', '.join(SYSTEMS)} (default: all)",
+        help=f"comma-separated, from {', '.join(SYSTEMS + EXTRA_SYSTEMS)} (default: {', '.join(SYSTEMS)})",
     )
     p.add_argument(
         "--big",
@@ -63,9 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     args = p.parse_args(argv)
     args.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
-    unknown = set(args.systems) - set(SYSTEMS)
+    unknown = set(args.systems) - set(SYSTEMS + EXTRA_SYSTEMS)
     if unknown:
-        p.error(f"unknown systems {sorted(unknown)}; choose from {', '.join(SYSTEMS)}")
+        p.error(f"unknown systems {sorted(unknown)}; choose from {', '.join(SYSTEMS + EXTRA_SYSTEMS)}")
     args.clients = sorted({int(c) for c in args.clients.split(",")})
     if args.big is None:
         args.big = 20_000 if args.quick else 1_000_000

@@ -111,8 +111,10 @@ def results_table(measurements: list[Measurement]) -> str:
 
 
 def ratio_table(measurements: list[Measurement], client_counts: list[int]) -> str:
-    """modelreg / peer throughput (x faster) and peer / modelreg CPU per op (x cheaper)."""
-    pairs = [(mine, peer) for mine in MODELREG for peer, _ in PEERS]
+    """modelreg / peer throughput (x faster) and peer / modelreg CPU per op (x cheaper); the same
+    for the floor server when it ran (what a server that does nothing reaches here)."""
+    floor = ("floor",) if any(m.system == "floor" for m in measurements) else ()
+    pairs = [(mine, peer) for mine in MODELREG + floor for peer, _ in PEERS]
     short = [(m.removeprefix("modelreg-"), p) for m, p in pairs]
     header = (
         ["workload", "clients"] + [f"{m}/{p} ops/s" for m, p in short] + [f"{p}/{m} CPU" for m, p in short]

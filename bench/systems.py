@@ -6,6 +6,7 @@
 | modelreg-postgres | ``modelreg serve --store postgresql://.../<fresh database>``  | boto3     |
 | moto              | ``python -m moto.server`` (in memory)                         | boto3     |
 | mlflow            | ``mlflow server --backend-store-uri sqlite:///...`` (defaults) | MlflowClient |
+| floor (on request) | ``bench/floor_server.py``: dicts in memory on modelreg's HTTP stack | boto3 |
 
 Every server is the system's default configuration, bound to 127.0.0.1 on a free port. MLflow
 keeps its default 4 uvicorn workers; its job-execution runner (GenAI jobs, not the model
@@ -25,6 +26,8 @@ from pathlib import Path
 from bench.procs import ServerProcess, cpu_seconds, free_port
 
 SYSTEMS = ("modelreg-sqlite", "modelreg-postgres", "moto", "mlflow")
+#: systems run only when ``--systems`` names them
+EXTRA_SYSTEMS = ("floor",)
 MLFLOW_ENV = {
     "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
     "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -155,6 +158,12 @@ def _mlflow_server(work: Path) -> ServerProcess:
     return ServerProcess("mlflow", argv, port, "/health", work / "server.log", work, env=MLFLOW_ENV)
 
 
+def _floor_server(work: Path) -> ServerProcess:
+    port = free_port()
+    argv = [sys.executable, str(Path(__file__).with_name("floor_server.py")), str(port)]
+    return ServerProcess("floor", argv, port, "/healthz", work / "server.log", work)
+
+
 @contextlib.contextmanager
 def launch(system: str, work: Path, pg: PostgresDatabases, store_url: str | None = None) -> Iterator[Running]:
     """Start ``system`` with its data under ``work`` (a fresh directory) and stop it on exit.
@@ -174,8 +183,10 @@ def launch(system: str, work: Path, pg: PostgresDatabases, store_url: str | None
     elif system == "mlflow":
         os.environ.update(MLFLOW_ENV)  # the client side (forked workers inherit it)
         server = _mlflow_server(work)
+    elif system == "floor":
+        server = _floor_server(work)
     else:
-        raise ValueError(f"unknown system {system!r}; choose from {', '.join(SYSTEMS)}")
+        raise ValueError(f"unknown system {system!r}; choose from {', '.join(SYSTEMS + EXTRA_SYSTEMS)}")
     try:
         server.start(timeout=240)
         yield Running(system, "mlflow" if system == "mlflow" else "sagemaker", server, db_cpu)
