@@ -10,6 +10,7 @@ Calls to loopback, private or link-local addresses are refused unless explicitly
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -108,6 +109,53 @@ class OAuthFailed(httpx.HTTPError):
     error."""
 
 
+class _CallDeadline:
+    """Ends a call at its deadline, whatever it is waiting for: httpx's timeouts bound each read,
+    not the call, so a receiver that drips its answer's headers could hold it for days. At the
+    deadline a timer shuts the call's socket down (which wakes a read blocked on it; closing
+    would not), and the read fails. The socket comes from httpx's ``trace`` extension when the
+    call connects, so the sender's client opens a connection per call (no keep-alive)."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline  # time.perf_counter()
+        self.expired = False
+        self._socket: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(0.0, deadline - time.perf_counter()), self._expire)
+        self._timer.daemon = True
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        """httpx's ``trace`` request extension: keeps the socket of the call's connection."""
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            stream = info.get("return_value")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            with self._lock:
+                self._socket = sock
+                if self.expired:
+                    self._shut()
+
+    def __enter__(self) -> _CallDeadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            self._shut()
+
+    def _shut(self) -> None:
+        if self._socket is not None:
+            with contextlib.suppress(OSError):  # closed already: the call is over
+                self._socket.shutdown(socket.SHUT_RDWR)
+
+
+class AnswerTimedOut(httpx.TimeoutException):
+    """The receiver gave no whole answer within ``TIMEOUT_SECONDS`` of the call's start."""
+
+
 def _read_start(response: httpx.Response, deadline: float) -> bytes:
     """At most ``MAX_RESPONSE_BYTES`` of a streamed answer's body, read until ``deadline``
     (``time.perf_counter``) at the latest: a receiver that floods or drips cannot hold the call."""
@@ -145,7 +193,11 @@ class WebhookSender:
     ) -> None:
         self.secret = secret
         self.allow_private = allow_private
-        self.client = client or httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False)
+        self.client = client or httpx.Client(
+            timeout=TIMEOUT_SECONDS,
+            follow_redirects=False,
+            limits=httpx.Limits(max_keepalive_connections=0),  # see _CallDeadline
+        )
         self._tokens: dict[str, tuple[str, float]] = {}  # connection ARN -> (token, expiry)
         self._lock = threading.Lock()
 
@@ -173,13 +225,22 @@ class WebhookSender:
     def _exchange(
         self, request: httpx.Request, started: float, auth: httpx.Auth | None = None
     ) -> tuple[httpx.Response, bytes]:
-        """Send ``request``; its answer (closed) and the start of the answer's body, read until
-        ``TIMEOUT_SECONDS`` after ``started`` at the latest (``_read_start``)."""
-        response = self.client.send(request, auth=auth, stream=True)
-        try:
-            return response, _read_start(response, started + TIMEOUT_SECONDS)
-        finally:
-            response.close()
+        """Send ``request``; its answer (closed) and the start of the answer's body. The call ends
+        ``TIMEOUT_SECONDS`` after ``started``: a status that has not come by then is an
+        ``AnswerTimedOut``, and the body is read until then at the latest (``_read_start``)."""
+        deadline = started + TIMEOUT_SECONDS
+        with _CallDeadline(deadline) as watch:
+            request.extensions["trace"] = watch.trace
+            try:
+                response = self.client.send(request, auth=auth, stream=True)
+            except httpx.TransportError as exc:
+                if watch.expired:
+                    raise AnswerTimedOut(f"no answer within {TIMEOUT_SECONDS:g} s") from exc
+                raise
+            try:
+                return response, _read_start(response, deadline)
+            finally:
+                response.close()
 
     @staticmethod
     def _since(started: float) -> int:

@@ -73,6 +73,39 @@ def test_an_answer_that_never_ends_is_cut_at_the_timeout(receiver) -> None:
     sender.close()
 
 
+def test_headers_that_never_end_fail_the_call_at_the_timeout(receiver) -> None:
+    """httpx's timeout bounds each read: a byte of header every half second never trips it."""
+
+    def drip_headers(sock: socket.socket, stop: threading.Event) -> None:
+        sock.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+        deadline = time.monotonic() + 30  # bounded: the test's own receiver stops by itself
+        while not stop.is_set() and time.monotonic() < deadline:
+            sock.sendall(b"z")
+            time.sleep(0.5)
+
+    sender = WebhookSender("whsec_" + "a" * 32, allow_private=True)
+    started = time.monotonic()
+    outcome = sender.send(_call(receiver(drip_headers)))
+    assert time.monotonic() - started < TIMEOUT_SECONDS + 2
+    assert outcome.status_code is None and outcome.retryable
+    assert outcome.error == f"AnswerTimedOut: no answer within {TIMEOUT_SECONDS:g} s"
+    assert outcome.duration_us >= TIMEOUT_SECONDS * 1_000_000
+    sender.close()
+
+
+def test_a_receiver_that_answers_in_time_is_heard_on_every_call(receiver) -> None:
+    """The call's deadline (a timer per call) never cuts a call that ends in time."""
+
+    def answer(sock: socket.socket, stop: threading.Event) -> None:
+        sock.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\nok")
+
+    sender = WebhookSender("whsec_" + "a" * 32, allow_private=True)
+    url = receiver(answer)
+    outcomes = [sender.send(_call(url)) for _ in range(20)]
+    assert [(o.status_code, o.error) for o in outcomes] == [(202, None)] * 20
+    sender.close()
+
+
 def test_a_huge_error_body_is_read_no_further_than_its_start(receiver) -> None:
     size = 200 * 1024 * 1024
     sent = [0]
