@@ -117,8 +117,9 @@ class _CallDeadline:
     call connects, so the sender's client opens a connection per call (no keep-alive)."""
 
     def __init__(self, deadline: float) -> None:
-        self.deadline = deadline  # time.perf_counter()
+        """``deadline`` is a ``time.perf_counter()`` value."""
         self.expired = False
+        self.cut = False  # the timer shut the call's socket down
         self._socket: socket.socket | None = None
         self._lock = threading.Lock()
         self._timer = threading.Timer(max(0.0, deadline - time.perf_counter()), self._expire)
@@ -150,10 +151,11 @@ class _CallDeadline:
         if self._socket is not None:
             with contextlib.suppress(OSError):  # closed already: the call is over
                 self._socket.shutdown(socket.SHUT_RDWR)
+                self.cut = True
 
 
 class AnswerTimedOut(httpx.TimeoutException):
-    """The receiver gave no whole answer within ``TIMEOUT_SECONDS`` of the call's start."""
+    """The receiver's status and headers had not come ``TIMEOUT_SECONDS`` after the call's start."""
 
 
 def _read_start(response: httpx.Response, deadline: float) -> bytes:
@@ -234,7 +236,7 @@ class WebhookSender:
             try:
                 response = self.client.send(request, auth=auth, stream=True)
             except httpx.TransportError as exc:
-                if watch.expired:
+                if watch.cut:
                     raise AnswerTimedOut(f"no answer within {TIMEOUT_SECONDS:g} s") from exc
                 raise
             try:
