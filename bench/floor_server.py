@@ -33,8 +33,10 @@ def _arn(group: str, version: int) -> str:
 
 
 def create_group(body: dict[str, Any]) -> dict[str, Any]:
-    groups.setdefault(body["ModelPackageGroupName"], [])
-    return {"ModelPackageGroupArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/x"}
+    name = body["ModelPackageGroupName"]
+    groups.setdefault(name, [])
+    arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/{name.lower()}"
+    return {"ModelPackageGroupArn": arn}
 
 
 def create_package(body: dict[str, Any]) -> dict[str, Any]:
