@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -28,14 +29,63 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+#: the schemes ``--store`` takes: PostgreSQL, or SQLite at a path of the user's choosing
+STORE_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg", "sqlite")
+
+
+def _check_store_url(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """``--store`` as given, or a usage error that names the scheme (never the password)."""
+    if value is None:
+        return None
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+    if scheme not in STORE_SCHEMES:
+        what = f"a {scheme}:// URL" if scheme else "not a URL"
+        raise click.BadParameter(
+            f"modelreg stores in PostgreSQL (postgresql://user:password@host:5432/db), or without "
+            f"--store in SQLite under --data-dir; this is {what}."
+        )
+    try:
+        make_url(value)
+    except (ArgumentError, ValueError):
+        raise click.BadParameter(
+            "this is not a database URL (postgresql://user:password@host:5432/db)."
+        ) from None
+    return value
+
+
 _store_option = click.option(
     "--store",
     "store_url",
     default=lambda: env("STORE"),
+    callback=_check_store_url,
     metavar="URL",
     help="Database URL, e.g. postgresql://user@host/db. Default: SQLite at DATA_DIR/modelreg.db. "
     "[env MODELREG_STORE]",
 )
+
+
+@contextlib.contextmanager
+def _database_errors(settings: Settings) -> Iterator[None]:
+    """A database that cannot be reached or opened ends the command with one line that says which
+    (its URL without the password) and why, not a traceback."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        yield
+    except DBAPIError as exc:
+        if settings.store_url:
+            where = make_url(settings.store_url).render_as_string(hide_password=True)
+        else:
+            where = str(settings.data_dir / "modelreg.db")
+        message = str(exc.orig).strip()
+        reason = message.splitlines()[0] if message else type(exc.orig).__name__
+        raise click.ClickException(f"cannot use the database {where}: {reason}") from exc
+
+
 _data_dir_option = click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -234,7 +284,8 @@ def serve(
         artifact_store_uri=None if artifact_store == "builtin" else artifact_store,
     )
     try:
-        app = build_app(settings)
+        with _database_errors(settings):
+            app = build_app(settings)
     except (SchemaOutOfDate, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     where = "PostgreSQL" if store_url and store_url.startswith("postgres") else f"{data_dir}/modelreg.db"
@@ -272,8 +323,9 @@ def upgrade(data_dir: Path, store_url: str | None) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.database_url)
     try:
-        before = migrate.current_revision(engine)
-        backup = migrate.upgrade(engine, sqlite_path)
+        with _database_errors(settings):
+            before = migrate.current_revision(engine)
+            backup = migrate.upgrade(engine, sqlite_path)
         click.echo(f"schema: {before or 'empty'} -> {migrate.head_revision()}")
         if backup:
             click.echo(f"backup of the previous database: {backup}")
@@ -346,7 +398,9 @@ def signing_key(data_dir: Path, store_url: str | None) -> None:
     from modelreg.events.webhook import signing_secret
     from modelreg.store import open_store
 
-    store = open_store(Settings(data_dir=data_dir, store_url=store_url).database_url)
+    settings = Settings(data_dir=data_dir, store_url=store_url)
+    with _database_errors(settings):
+        store = open_store(settings.database_url)
     try:
         click.echo(signing_secret(store, env("WEBHOOK_SECRET")))
     finally:

@@ -17,7 +17,7 @@ from modelreg import __version__
 from modelreg.cli import main
 from modelreg.store import migrate
 from tests.conftest import client
-from tests.server import Server
+from tests.server import Server, free_port
 
 
 def modelreg(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -54,6 +54,43 @@ def test_auth_none_refuses_a_public_address(tmp_path: Path) -> None:
     result = modelreg("serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path))
     assert result.returncode != 0
     assert "loopback only" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["serve"], ["db", "upgrade"], ["events", "signing-key"]])
+@pytest.mark.parametrize(
+    ("store", "said"),
+    [
+        ("mysql://admin:s3cret@db.example/registry", "this is a mysql:// URL"),
+        ("registry.db", "this is not a URL"),
+        ("postgresql://admin:s3cret@db:notaport/registry", "this is not a database URL"),
+    ],
+)
+def test_a_store_url_modelreg_cannot_use_is_refused_without_its_password(
+    tmp_path: Path, command: list[str], store: str, said: str
+) -> None:
+    result = modelreg(*command, "--data-dir", str(tmp_path), "--store", store)
+    assert result.returncode == 2  # click's usage error
+    assert "Invalid value for '--store'" in result.stderr and said in result.stderr
+    assert "s3cret" not in result.stderr + result.stdout and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [["serve"], ["db", "upgrade"], ["events", "signing-key"]])
+def test_a_database_that_cannot_be_reached_ends_the_command_in_one_line(
+    tmp_path: Path, command: list[str]
+) -> None:
+    port = free_port()  # nothing listens there
+    result = modelreg(*command, "--store", f"postgresql://admin:s3cret@127.0.0.1:{port}/registry")
+    assert result.returncode == 1
+    where = f"postgresql://admin:***@127.0.0.1:{port}/registry"
+    assert result.stderr.strip().splitlines() == [
+        f"Error: cannot use the database {where}: connection failed: "
+        f'connection to server at "127.0.0.1", port {port} failed: Connection refused'
+    ]
+    (tmp_path / "modelreg.db").mkdir()  # SQLite cannot open a folder as its database
+    result = modelreg(*command, "--data-dir", str(tmp_path))
+    assert result.returncode == 1
+    where = tmp_path / "modelreg.db"
+    assert result.stderr.strip() == f"Error: cannot use the database {where}: unable to open database file"
 
 
 def test_serve_prints_the_line_to_paste(tmp_path: Path) -> None:
