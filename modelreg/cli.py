@@ -77,10 +77,11 @@ def _database_errors(settings: Settings) -> Iterator[None]:
     try:
         yield
     except DBAPIError as exc:
-        if settings.store_url:
-            where = make_url(settings.store_url).render_as_string(hide_password=True)
+        sqlite_path = settings.sqlite_path
+        if sqlite_path is not None:
+            where = str(sqlite_path)
         else:
-            where = str(settings.data_dir / "modelreg.db")
+            where = make_url(settings.store_url or "").render_as_string(hide_password=True)
         message = str(exc.orig).strip()
         reason = message.splitlines()[0] if message else type(exc.orig).__name__
         raise click.ClickException(f"cannot use the database {where}: {reason}") from exc
@@ -288,7 +289,7 @@ def serve(
             app = build_app(settings)
     except (SchemaOutOfDate, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
-    where = "PostgreSQL" if store_url and store_url.startswith("postgres") else f"{data_dir}/modelreg.db"
+    where = str(settings.sqlite_path or "PostgreSQL")
     click.echo(f"modelreg {__version__} serving on http://{host}:{port} (store: {where}, auth: {auth})")
     click.echo("Point your AWS code at it:")
     click.echo(f"  export AWS_ENDPOINT_URL=http://{host}:{port}")
@@ -318,15 +319,18 @@ def upgrade(data_dir: Path, store_url: str | None) -> None:
     from modelreg.store.sql import create_engine
 
     settings = Settings(data_dir=data_dir, store_url=store_url)
-    sqlite_path = None if store_url else data_dir / "modelreg.db"
+    sqlite_path = settings.sqlite_path
     if sqlite_path is not None:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        sqlite_path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.database_url)
     try:
         with _database_errors(settings):
             before = migrate.current_revision(engine)
             backup = migrate.upgrade(engine, sqlite_path)
-        click.echo(f"schema: {before or 'empty'} -> {migrate.head_revision()}")
+        if before == migrate.head_revision():
+            click.echo(f"schema: {before}, the current one; nothing to do")
+        else:
+            click.echo(f"schema: {before or 'empty'} -> {migrate.head_revision()}")
         if backup:
             click.echo(f"backup of the previous database: {backup}")
     finally:

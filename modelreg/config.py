@@ -56,6 +56,19 @@ class Settings:
             return url
         return f"sqlite:///{(self.data_dir / 'modelreg.db').resolve()}"
 
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file of the store (in the data folder, or a ``--store sqlite:///PATH``);
+        None for PostgreSQL."""
+        if not self.store_url:
+            return self.data_dir / "modelreg.db"
+        if self.store_url.lower().startswith("sqlite"):
+            from sqlalchemy.engine import make_url
+
+            database = make_url(self.store_url).database
+            return Path(database) if database else None
+        return None
+
 
 def env(name: str, default: str | None = None) -> str | None:
     """Read ``MODELREG_<NAME>`` from the environment."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -102,6 +103,23 @@ def test_serve_prints_the_line_to_paste(tmp_path: Path) -> None:
         server.stop()
 
 
+def test_a_sqlite_store_url_is_the_database_the_server_names_and_upgrades(tmp_path: Path) -> None:
+    database = tmp_path / "elsewhere" / "registry.db"
+    created = modelreg("db", "upgrade", "--store", f"sqlite:///{database}")
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.splitlines() == [f"schema: empty -> {migrate.head_revision()}"]
+    (tmp_path / "data").mkdir()
+    server = Server(tmp_path / "data", args=["--store", f"sqlite:///{database}"]).start()
+    try:
+        assert f"(store: {database}, auth: none)" in server.log()
+        client(server.url).create_model_package_group(ModelPackageGroupName="kept-elsewhere")
+    finally:
+        server.stop()
+    assert not (tmp_path / "data" / "modelreg.db").exists()
+    with sqlite3.connect(database) as conn:
+        assert conn.execute("SELECT name FROM model_package_groups").fetchall() == [("kept-elsewhere",)]
+
+
 def test_account_id_is_configurable(tmp_path: Path) -> None:
     server = Server(tmp_path, args=["--account-id", "210987654321"]).start()
     try:
@@ -117,13 +135,15 @@ def test_an_account_id_must_be_12_ascii_digits(tmp_path: Path, account: str) -> 
     assert result.returncode != 0 and "--account-id must be 12 digits" in result.stderr
 
 
-def test_db_upgrade_creates_and_backs_up(tmp_path: Path) -> None:
+def test_db_upgrade_creates_and_leaves_a_current_schema_alone(tmp_path: Path) -> None:
     first = modelreg("db", "upgrade", "--data-dir", str(tmp_path))
     assert first.returncode == 0, first.stderr
-    assert f"empty -> {migrate.head_revision()}" in first.stdout
+    assert first.stdout.splitlines() == [f"schema: empty -> {migrate.head_revision()}"]  # nothing to back up
     second = modelreg("db", "upgrade", "--data-dir", str(tmp_path))
-    assert second.returncode == 0 and "backup of the previous database" in second.stdout
-    assert list(tmp_path.glob("modelreg.db.*.bak"))
+    assert second.returncode == 0, second.stderr
+    head = migrate.head_revision()
+    assert second.stdout.splitlines() == [f"schema: {head}, the current one; nothing to do"]
+    assert not list(tmp_path.glob("modelreg.db.*.bak"))
 
 
 def test_an_out_of_date_database_is_refused_until_upgraded(tmp_path: Path) -> None:
@@ -145,6 +165,12 @@ def test_an_out_of_date_database_is_refused_until_upgraded(tmp_path: Path) -> No
     upgraded = modelreg("db", "upgrade", "--data-dir", str(tmp_path))
     assert upgraded.returncode == 0, upgraded.stderr
     assert f"0001 -> {migrate.head_revision()}" in upgraded.stdout
+    backups = list(tmp_path.glob("modelreg.db.*.bak"))
+    said = upgraded.stdout.splitlines()[1:]
+    assert said == [f"backup of the previous database: {path}" for path in backups]
+    with sa.create_engine(f"sqlite:///{backups[0]}").connect() as conn:  # the database as it was
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0001"
+        assert conn.exec_driver_sql("SELECT name FROM model_package_groups").scalars().all() == ["old"]
     server = Server(tmp_path).start()
     try:
         sm = client(server.url)

@@ -60,9 +60,15 @@ def prepare(engine: Engine) -> None:
 
 
 def upgrade(engine: Engine, sqlite_path: Path | None = None) -> str | None:
-    """Bring the schema to head; back the SQLite file up first. Returns the backup path, if any."""
+    """Bring the schema to head; back the SQLite file up first when it holds a schema that
+    changes (not when it is empty or already at head). Returns the backup path, if any."""
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+        empty = current is None and not sa.inspect(conn).has_table("model_packages")
+    if current == head_revision():
+        return None
     backup = None
-    if sqlite_path is not None and sqlite_path.exists():
+    if sqlite_path is not None and not empty and sqlite_path.exists():
         with engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         backup = f"{sqlite_path}.{time.strftime('%Y%m%d-%H%M%S')}.bak"
