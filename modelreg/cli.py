@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
+import math
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -127,8 +128,8 @@ main.add_command(compare_command)
 )
 @click.option(
     "--port",
-    type=int,
-    default=lambda: int(env("PORT", str(DEFAULT_PORT)) or DEFAULT_PORT),
+    type=click.IntRange(1, 65535),
+    default=lambda: env("PORT", str(DEFAULT_PORT)),
     show_default=str(DEFAULT_PORT),
     help="TCP port to listen on. [env MODELREG_PORT]",
 )
@@ -181,8 +182,8 @@ main.add_command(compare_command)
 )
 @click.option(
     "--retry-base-seconds",
-    type=float,
-    default=lambda: float(env("RETRY_BASE_SECONDS", "1") or 1),
+    type=click.FloatRange(min=0, min_open=True, max=300),
+    default=lambda: env("RETRY_BASE_SECONDS", "1"),
     show_default="1",
     help="First retry delay of a failed webhook; later ones double (with "
     "jitter) up to 5 minutes. [env MODELREG_RETRY_BASE_SECONDS]",
@@ -260,6 +261,8 @@ def serve(
             f"--auth none trusts any caller, so it listens on loopback only; "
             f"use --auth sigv4 --keys FILE to listen on {host}."
         )
+    if math.isnan(retry_base_seconds):
+        raise click.BadParameter("not a number", param_hint="'--retry-base-seconds'")
     if not (account_id.isascii() and account_id.isdigit() and len(account_id) == 12):
         raise click.UsageError(f"--account-id must be 12 digits, not {account_id!r}")
     if artifact_store != "builtin" and not re.match(r"s3://[^/]+", artifact_store):

@@ -51,6 +51,33 @@ def test_every_serve_option_is_in_the_configuration_page() -> None:
     assert not missing, f"options missing from docs/configuration.md (or without their variable): {missing}"
 
 
+@pytest.mark.parametrize(
+    ("args", "variables", "said"),
+    [
+        (["--port", "99999"], {}, "Invalid value for '--port': 99999 is not in the range 1<=x<=65535."),
+        (["--port", "0"], {}, "Invalid value for '--port': 0 is not in the range 1<=x<=65535."),
+        ([], {"MODELREG_PORT": "http"}, "Invalid value for '--port': 'http' is not a valid integer range."),
+        (["--retry-base-seconds", "-1"], {}, "'--retry-base-seconds': -1.0 is not in the range 0<x<=300"),
+        (["--retry-base-seconds", "nan"], {}, "Invalid value for '--retry-base-seconds': not a number"),
+        ([], {"MODELREG_RETRY_BASE_SECONDS": "soon"}, "'soon' is not a valid float range."),
+    ],
+)
+def test_a_port_or_retry_delay_out_of_range_is_a_usage_error(
+    tmp_path: Path, args: list[str], variables: dict[str, str], said: str
+) -> None:
+    """Before, port 99999 printed the line to paste and hung, and a bad variable was a traceback."""
+    result = subprocess.run(
+        [sys.executable, "-m", "modelreg.cli", "serve", "--data-dir", str(tmp_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **variables},
+    )
+    assert result.returncode == 2, result.stderr
+    assert said in result.stderr and "Traceback" not in result.stderr
+    assert "AWS_ENDPOINT_URL" not in result.stdout
+
+
 def test_auth_none_refuses_a_public_address(tmp_path: Path) -> None:
     result = modelreg("serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path))
     assert result.returncode != 0
