@@ -355,18 +355,12 @@ def events() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_deliveries(endpoint: str, rule: str | None, status: str | None, limit: int, as_json: bool) -> None:
     """Recent deliveries, newest first."""
-    import urllib.parse
-
     from rich.console import Console
     from rich.table import Table
 
-    from modelreg.api.client import api_request
-
     params = {k: v for k, v in {"rule": rule, "status": status, "limit": str(limit)}.items() if v}
-    response = api_request("GET", f"{endpoint}/api/deliveries?{urllib.parse.urlencode(params)}")
-    if response.status_code != 200:
-        raise click.ClickException(response.text)
-    rows = response.json()["deliveries"]
+    _, answer = call_api("GET", endpoint, "/api/deliveries", query=params)
+    rows = answer["deliveries"]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -389,11 +383,7 @@ def list_deliveries(endpoint: str, rule: str | None, status: str | None, limit: 
 @click.argument("delivery_id", type=int)
 def redeliver(endpoint: str, delivery_id: int) -> None:
     """Send delivery DELIVERY_ID again now (a dead letter, or one that already succeeded)."""
-    from modelreg.api.client import api_request
-
-    response = api_request("POST", f"{endpoint}/api/deliveries/{delivery_id}/redeliver")
-    if response.status_code != 202:
-        raise click.ClickException(response.json().get("message", response.text))
+    call_api("POST", endpoint, f"/api/deliveries/{delivery_id}/redeliver")
     click.echo(f"delivery {delivery_id} queued again")
 
 

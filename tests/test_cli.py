@@ -121,6 +121,24 @@ def test_a_database_that_cannot_be_reached_ends_the_command_in_one_line(
     assert result.stderr.strip() == f"Error: cannot use the database {where}: unable to open database file"
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["events", "deliveries"],
+        ["events", "redeliver", "1"],
+        ["policy", "show", "g"],
+        ["compare", "g", "1", "2"],
+        ["rollback", "endpoint"],
+    ],
+)
+def test_a_server_that_cannot_be_reached_ends_the_command_in_one_line(command: list[str]) -> None:
+    endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    result = modelreg(*command, "--endpoint", endpoint)
+    assert result.returncode == 1
+    refused = f"Error: cannot reach modelreg at {endpoint}: [Errno 111] Connection refused"
+    assert result.stderr.strip() == refused
+
+
 def test_serve_prints_the_line_to_paste(tmp_path: Path) -> None:
     server = Server(tmp_path).start()
     try:
