@@ -137,7 +137,7 @@ def register_command(
     group: str,
 ) -> None:
     """Pack MODEL as model.tar.gz, upload it with its metrics, and register it in GROUP."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
     from modelreg.registering import RegisterError, register
@@ -159,8 +159,18 @@ def register_command(
             )  # fmt: skip
         except RegisterError as exc:
             raise click.ClickException(str(exc)) from None
-        except (ClientError, BotoCoreError) as exc:
+        except ClientError as exc:
             raise click.ClickException(f"modelreg at {endpoint} refused the registration: {exc}") from None
+        except NoCredentialsError:
+            raise click.ClickException(
+                "no AWS credentials to sign the requests with: set AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY (or a profile); with --auth none any pair will do, and its "
+                "key id names you in the history"
+            ) from None
+        except EndpointConnectionError as exc:
+            raise click.ClickException(f"cannot reach modelreg at {endpoint}: {exc}") from None
+        except BotoCoreError as exc:
+            raise click.ClickException(f"could not register with modelreg at {endpoint}: {exc}") from None
     click.echo(f"registered {done.model_package_arn}")
     click.echo(f"  model data  {done.model_data_url}  (sha256 {done.sha256})")
     if done.metrics_url:

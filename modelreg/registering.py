@@ -149,13 +149,20 @@ def register(
         raise RegisterError(f"{model_path} is not a file.")
     if metrics_path is not None and not metrics_path.is_file():
         raise RegisterError(f"{metrics_path} is not a file.")
+    if metrics_path is not None:
+        from modelreg.sagemaker.metrics import MetricsError, parse_metrics
+
+        try:  # the server reads it after the registration: a bad file would only show up there
+            parse_metrics(metrics_path.read_bytes())
+        except MetricsError as exc:
+            raise RegisterError(f"{metrics_path}: {exc}") from None
     framework = framework or guess_framework(model_path)
     if framework not in MODEL_FILES:
         raise RegisterError(f"Unknown framework {framework!r}: modelreg packs xgboost and sklearn models.")
     session = boto3.session.Session(region_name=region)
     region = session.region_name or "us-east-1"
-    s3 = session.client("s3", endpoint_url=endpoint_url)
-    sm = session.client("sagemaker", endpoint_url=endpoint_url)
+    s3 = session.client("s3", endpoint_url=endpoint_url, region_name=region)
+    sm = session.client("sagemaker", endpoint_url=endpoint_url, region_name=region)
     lineage = git_lineage(Path.cwd())
 
     with tempfile.TemporaryDirectory(prefix="modelreg-register-") as workdir:

@@ -121,6 +121,62 @@ def test_the_python_helper_registers_a_scikit_learn_model(
         modelreg.register(unique, tmp_path / "weights.bin", endpoint_url=server.url)
 
 
+def _register_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    isolated = {**os.environ, "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_REGION"):
+        isolated.pop(name, None)
+    return subprocess.run(
+        [sys.executable, "-m", "modelreg.cli", "register", *args],
+        capture_output=True, text=True, timeout=120, env={**isolated, **env},
+    )  # fmt: skip
+
+
+def test_register_without_a_region_uses_us_east_1_and_without_keys_says_what_to_set(
+    server: Server, unique: str, tmp_path: Path
+) -> None:
+    """Before, both failed with "refused the registration" though no request had been sent."""
+    import joblib
+    from sklearn.linear_model import LinearRegression
+
+    x = np.arange(20, dtype=float).reshape(10, 2)
+    joblib.dump(LinearRegression().fit(x, x.sum(axis=1)), tmp_path / "model.joblib")
+    args = ("--model", str(tmp_path / "model.joblib"), "--endpoint", server.url, unique)
+    no_keys = _register_cli(*args, env={})
+    assert no_keys.returncode == 1
+    assert (
+        no_keys.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "Error: no AWS credentials to sign the requests with: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        )
+    )
+    keys = {k: v for k, v in KEYS.items() if k != "AWS_DEFAULT_REGION"}
+    done = _register_cli(*args, env=keys)
+    assert done.returncode == 0, done.stderr
+    listed = client(server.url).list_model_packages(ModelPackageGroupName=unique)
+    (version,) = listed["ModelPackageSummaryList"]
+    assert version["ModelPackageArn"].startswith("arn:aws:sagemaker:us-east-1:")
+
+
+def test_a_metrics_file_modelreg_cannot_read_is_refused_before_anything_is_uploaded(
+    server: Server, unique: str, tmp_path: Path
+) -> None:
+    (tmp_path / "model.tar.gz").write_bytes(b"never read")
+    (tmp_path / "metrics.json").write_text('{"auc": "high"}')
+    done = _register_cli(
+        "--model", str(tmp_path / "model.tar.gz"), "--metrics", str(tmp_path / "metrics.json"),
+        "--endpoint", server.url, unique, env=KEYS,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"Error: {tmp_path / 'metrics.json'}: the metrics file holds no numeric metric: expected SageMaker "
+        'model quality statistics ({"binary_classification_metrics": {"auc": {"value": 0.91}}}) or a flat '
+        'object ({"auc": 0.91}).'
+    )
+    with pytest.raises(ClientError, match="does not exist"):  # nothing registered, not even the group
+        client(server.url).describe_model_package_group(ModelPackageGroupName=unique)
+
+
 def test_metadata_values_are_what_sagemaker_accepts() -> None:
     from modelreg.registering import metadata_value
 
