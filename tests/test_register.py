@@ -143,13 +143,8 @@ def test_register_without_a_region_uses_us_east_1_and_without_keys_says_what_to_
     args = ("--model", str(tmp_path / "model.joblib"), "--endpoint", server.url, unique)
     no_keys = _register_cli(*args, env={})
     assert no_keys.returncode == 1
-    assert (
-        no_keys.stderr.strip()
-        .splitlines()[-1]
-        .startswith(
-            "Error: no AWS credentials to sign the requests with: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-        )
-    )
+    said = no_keys.stderr.strip().splitlines()[-1]
+    assert said.startswith("Error: no AWS credentials to sign the requests with: set AWS_ACCESS_KEY_ID")
     keys = {k: v for k, v in KEYS.items() if k != "AWS_DEFAULT_REGION"}
     done = _register_cli(*args, env=keys)
     assert done.returncode == 0, done.stderr
