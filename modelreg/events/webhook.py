@@ -10,7 +10,6 @@ Calls to loopback, private or link-local addresses are refused unless explicitly
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -26,6 +25,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from modelreg import json_text
+from modelreg.events.call_deadline import DeadlineClients
 
 #: status codes after which EventBridge retries an API destination call; other 4xx are final
 RETRYABLE_STATUS = frozenset({401, 407, 409, 429}) | frozenset(range(500, 600))
@@ -109,51 +109,6 @@ class OAuthFailed(httpx.HTTPError):
     error."""
 
 
-class _CallDeadline:
-    """Ends a call at its deadline, whatever it is waiting for: httpx's timeouts bound each read,
-    not the call, so a receiver that drips its answer's headers could hold it for days. At the
-    deadline a timer shuts the call's socket down (which wakes a read blocked on it; closing
-    would not), and the read fails. The socket comes from httpx's ``trace`` extension when the
-    call connects, so the sender's client opens a connection per call (no keep-alive)."""
-
-    def __init__(self, deadline: float) -> None:
-        """``deadline`` is a ``time.perf_counter()`` value."""
-        self.expired = False
-        self.cut = False  # the timer shut the call's socket down
-        self._socket: socket.socket | None = None
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(max(0.0, deadline - time.perf_counter()), self._expire)
-        self._timer.daemon = True
-
-    def trace(self, event: str, info: dict[str, Any]) -> None:
-        """httpx's ``trace`` request extension: keeps the socket of the call's connection."""
-        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
-            stream = info.get("return_value")
-            sock = stream.get_extra_info("socket") if stream is not None else None
-            with self._lock:
-                self._socket = sock
-                if self.expired:
-                    self._shut()
-
-    def __enter__(self) -> _CallDeadline:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
-
-    def _expire(self) -> None:
-        with self._lock:
-            self.expired = True
-            self._shut()
-
-    def _shut(self) -> None:
-        if self._socket is not None:
-            with contextlib.suppress(OSError):  # closed already: the call is over
-                self._socket.shutdown(socket.SHUT_RDWR)
-                self.cut = True
-
-
 class AnswerTimedOut(httpx.TimeoutException):
     """The receiver's status and headers had not come ``TIMEOUT_SECONDS`` after the call's start."""
 
@@ -190,21 +145,16 @@ def _retry_after(response: httpx.Response) -> float | None:
 class WebhookSender:
     """Makes API destination calls with the connection's authorization (API key, basic, OAuth)."""
 
-    def __init__(
-        self, secret: str, *, allow_private: bool = False, client: httpx.Client | None = None
-    ) -> None:
+    def __init__(self, secret: str, *, allow_private: bool = False) -> None:
         self.secret = secret
         self.allow_private = allow_private
-        self.client = client or httpx.Client(
-            timeout=TIMEOUT_SECONDS,
-            follow_redirects=False,
-            limits=httpx.Limits(max_keepalive_connections=0),  # see _CallDeadline
-        )
+        # a client per sending thread, whose calls end TIMEOUT_SECONDS after they start
+        self._clients = DeadlineClients(timeout=TIMEOUT_SECONDS, follow_redirects=False)
         self._tokens: dict[str, tuple[str, float]] = {}  # connection ARN -> (token, expiry)
         self._lock = threading.Lock()
 
     def close(self) -> None:
-        self.client.close()
+        self._clients.close()
 
     def send(self, call: Call) -> Outcome:
         started = time.perf_counter()
@@ -231,12 +181,12 @@ class WebhookSender:
         ``TIMEOUT_SECONDS`` after ``started``: a status that has not come by then is an
         ``AnswerTimedOut``, and the body is read until then at the latest (``_read_start``)."""
         deadline = started + TIMEOUT_SECONDS
-        with _CallDeadline(deadline) as watch:
+        with self._clients.deadline(deadline) as watch:
             request.extensions["trace"] = watch.trace
             try:
-                response = self.client.send(request, auth=auth, stream=True)
+                response = self._clients.client().send(request, auth=auth, stream=True)
             except httpx.TransportError as exc:
-                if watch.cut:
+                if watch.was_cut():
                     raise AnswerTimedOut(f"no answer within {TIMEOUT_SECONDS:g} s") from exc
                 raise
             try:
@@ -272,7 +222,7 @@ class WebhookSender:
         headers["webhook-id"] = call.message_id
         headers["webhook-timestamp"] = str(timestamp)
         headers["webhook-signature"] = sign(self.secret, call.message_id, timestamp, call.body)
-        return self.client.build_request(
+        return self._clients.client().build_request(
             call.destination.get("HttpMethod", "POST"),
             url,
             headers=headers,
@@ -310,7 +260,7 @@ class WebhookSender:
         form = {"grant_type": "client_credentials"}
         form.update({p["Key"]: p["Value"] for p in params.get("BodyParameters") or []})
         started = time.perf_counter()
-        request = self.client.build_request(
+        request = self._clients.client().build_request(
             oauth.get("HttpMethod", "POST"),
             endpoint,
             data=form,

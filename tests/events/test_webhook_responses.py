@@ -97,7 +97,7 @@ def test_a_receiver_that_answers_in_time_is_heard_on_every_call(receiver) -> Non
     """The call's deadline (a timer per call) never cuts a call that ends in time."""
 
     def answer(sock: socket.socket, stop: threading.Event) -> None:
-        sock.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\nok")
+        sock.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
 
     sender = WebhookSender("whsec_" + "a" * 32, allow_private=True)
     url = receiver(answer)
