@@ -117,6 +117,9 @@ def plan_cleanup(
         raise ValidationException("Say what to clean up: keep_last and/or rejected_older_than.")
     if keep_last is not None and keep_last < 0:
         raise ValidationException("keep_last must be 0 or more.")
+    if rejected_older_than_s is not None and rejected_older_than_s < 0:
+        # a cutoff in the future would select every Rejected version
+        raise ValidationException("rejected_older_than must be 0 seconds or more.")
     group = get_group(tx, ctx, group_name)
     versions = sorted(
         (r for r in tx.iter_packages(group.region, group.id) if r.version is not None),

@@ -83,11 +83,16 @@ def test_rejected_older_than_deletes_only_rejected_versions(server: Server, sm, 
     assert nothing["deleted"] == [] and nothing["bytesReclaimed"] == 0
 
 
-def test_bad_requests_are_400_and_unknown_groups_404(server: Server, group) -> None:
+def test_bad_requests_are_400_and_unknown_groups_404(server: Server, sm, group) -> None:
     name, _ = group
     assert _gc(server.url, name).status_code == 400
     assert _gc(server.url, name, keepLast=-1).status_code == 400
     assert _gc(server.url, name, keepLast="2").status_code == 400
+    for older in (-1, -1e22):  # a cutoff in the future: every Rejected version would go
+        refused = _gc(server.url, name, rejectedOlderThanSeconds=older)
+        assert refused.status_code == 400
+        assert refused.json()["message"] == "rejected_older_than must be 0 seconds or more."
+    assert len(sm.list_model_packages(ModelPackageGroupName=name)["ModelPackageSummaryList"]) == 6
     missing = _gc(server.url, name + "-nope", keepLast=1)
     assert missing.status_code == 404 and "does not exist" in missing.json()["message"]
 
