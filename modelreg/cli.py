@@ -18,7 +18,7 @@ from modelreg import __version__
 from modelreg.cli_compare import compare as compare_command
 from modelreg.cli_lifecycle import gc_command, register_command, rollback_command
 from modelreg.cli_options import call_api, endpoint_option, quoted, region_option
-from modelreg.config import DEFAULT_ACCOUNT_ID, DEFAULT_PORT, Settings, env
+from modelreg.config import DEFAULT_ACCOUNT_ID, DEFAULT_PORT, STORE_SCHEMES, Settings, env
 
 
 def _is_loopback(host: str) -> bool:
@@ -28,10 +28,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-#: the schemes ``--store`` takes: PostgreSQL, or SQLite at a path of the user's choosing
-STORE_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg", "sqlite")
 
 
 def _check_store_url(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:

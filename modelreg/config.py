@@ -8,6 +8,8 @@ from pathlib import Path
 
 DEFAULT_PORT = 5055
 DEFAULT_ACCOUNT_ID = "123456789012"
+#: the URL schemes ``--store`` takes (``Settings.database_url``): PostgreSQL, or SQLite at a path
+STORE_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg", "sqlite")
 
 
 @dataclass(frozen=True)

@@ -37,10 +37,8 @@ class CallDeadline:
     """One call's deadline: ``expired`` tells whether it passed before the call finished, ``cut``
     whether the watchdog shut the call's socket down for it."""
 
-    def __init__(self, deadline: float, sock: socket.socket | None = None) -> None:
-        """``deadline`` is a ``time.perf_counter()`` value; ``sock`` the socket of the connection
-        the call will use if it makes no new one."""
-        self.deadline = deadline
+    def __init__(self, sock: socket.socket | None = None) -> None:
+        """``sock``: the socket of the connection the call will use if it makes no new one."""
         self.expired = False
         self.cut = False
         self.finished = False
@@ -95,7 +93,7 @@ class Watchdog:
     @contextlib.contextmanager
     def deadline(self, at: float, sock: socket.socket | None = None) -> Iterator[CallDeadline]:
         """A ``CallDeadline`` at ``at`` (``time.perf_counter()``), watched while the block runs."""
-        call = CallDeadline(at, sock)
+        call = CallDeadline(sock)
         with self._wake:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="modelreg-call-deadlines", daemon=True)

@@ -74,9 +74,7 @@ def upgrade(engine: Engine, sqlite_path: Path | None = None) -> str | None:
         backup = f"{sqlite_path}.{time.strftime('%Y%m%d-%H%M%S')}.bak"
         shutil.copy2(sqlite_path, backup)
     with engine.begin() as conn:
-        if MigrationContext.configure(conn).get_current_revision() is None and not sa.inspect(conn).has_table(
-            "model_packages"
-        ):
+        if empty:
             metadata.create_all(conn)
             command.stamp(_config(conn), "head")
         else:

@@ -61,13 +61,19 @@ def test_a_sooner_deadline_is_kept_though_a_later_one_came_first(watchdog: Watch
 
 
 def test_a_call_that_finished_in_time_is_left_alone(watchdog: Watchdog) -> None:
-    with watchdog.deadline(time.perf_counter() + 0.1) as call:
+    at = time.perf_counter() + 0.1
+    with watchdog.deadline(at) as call:
         ours, peer = _connected(call)
-    time.sleep(0.3)  # past the deadline: nothing may touch the finished call's socket
+    # a later deadline, cut: the watchdog has been past the finished call's, in deadline order
+    with watchdog.deadline(at + 0.01) as later:
+        later_socket, later_peer = _connected(later)
+        later_socket.settimeout(10)
+        assert later_socket.recv(10) == b"" and later.cut
     peer.sendall(b"still open")
     assert ours.recv(10) == b"still open"
     assert not call.cut
-    ours.close(), peer.close()
+    for s in (ours, peer, later_socket, later_peer):
+        s.close()
 
 
 def test_a_deadline_that_passes_while_connecting_cuts_the_call_once_it_connects(watchdog: Watchdog) -> None:
